@@ -1,0 +1,3 @@
+from tickertape.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""The app factory: resources are built in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
+from tickertape.chat.limits import RateLimiter
+from tickertape.chat.reply_log import ReplyHub
+from tickertape.chat.service import ChatService
+from tickertape.settings import Settings
+from tickertape.transport import health, http_api, ws
+from tickertape.transport.http_errors import install_error_handlers
+from tickertape.transport.pages import CONTENT_SECURITY_POLICY, mount_frontend
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="tickertape",
+        version="0.1.0",
+        description="WebSocket-first real-time LLM chat backend. The WebSocket contract "
+        "lives at /ws (see docs/protocol.md); these are the HTTP routes.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine_started = False
+    app.state.handshake_limiter = RateLimiter(settings.handshakes_per_minute)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(http_api.router)
+    app.include_router(ws.router)
+    _include_optional_routers(app)
+    mount_frontend(app)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    from tickertape.transport.openai_api import build_openai_router
+
+    app.include_router(build_openai_router())
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    from tickertape.resources import build_engine, build_store
+
+    store = await build_store(settings)
+    app.state.store = store
+    app.state.database_ready = store.is_ready
+    recovered = await store.recover_interrupted()
+    if recovered:
+        log.info("marked %d replies interrupted by the last shutdown", recovered)
+    local_user = None
+    if settings.auth_mode == "none":
+        local_user = await store.ensure_user(LOCAL_USER_NAME, "admin")
+    app.state.local_user = local_user
+    app.state.authenticator = Authenticator(settings, store, local_user)
+
+    engine = build_engine(settings)
+    app.state.engine = engine
+    await engine.start()
+    app.state.engine_started = True
+    log.info("model %s loaded", engine.model_name)
+    app.state.chat_service = ChatService(settings, engine, store, ReplyHub(settings.resume_retention_s))
+    try:
+        yield
+    finally:
+        await app.state.chat_service.drain()
+        await engine.close()
+        await store.close()
+        log.info("shut down cleanly")
+
+
+class SecurityHeaders:
+    """Pure ASGI, so streaming responses and WebSockets pass through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/docs", "/redoc")):
+            # Swagger UI needs inline script; it shows only our public schema.
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

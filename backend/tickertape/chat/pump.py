@@ -1,0 +1,134 @@
+"""One reply's pump: engine events into the frame log, checkpoints and the final write."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from tickertape.chat.reply_log import ReplyEnd, ReplyHub, ReplyLog
+from tickertape.engine.types import (
+    FinishEvent,
+    FinishReason,
+    GenerationResult,
+    QueuedEvent,
+    ReplyStream,
+    TextEvent,
+    Timing,
+    Usage,
+)
+from tickertape.settings import Settings
+from tickertape.store.types import ReplyFinal, Store
+
+log = logging.getLogger(__name__)
+
+_STATUS_BY_REASON = {
+    FinishReason.STOP: "complete",
+    FinishReason.LENGTH: "complete",
+    FinishReason.STOPPED: "stopped",
+    FinishReason.ERROR: "error",
+    FinishReason.INTERRUPTED: "interrupted",
+}
+_FINAL_WRITE_ATTEMPTS = 5
+
+
+class ReplyPump:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        hub: ReplyHub,
+        reply_log: ReplyLog,
+        stream: ReplyStream,
+        draining: Callable[[], bool],
+    ) -> None:
+        self._store = store
+        self._hub = hub
+        self._log = reply_log
+        self._stream = stream
+        self._draining = draining
+        self._interval_s = settings.checkpoint_interval_ms / 1000
+        self._every_events = settings.checkpoint_tokens
+        self._last_checkpoint = time.monotonic()
+        self._events_since_checkpoint = 0
+
+    async def run(self) -> None:
+        result: GenerationResult | None = None
+        try:
+            async for event in self._stream:
+                if isinstance(event, TextEvent):
+                    self._log.set_queue_position(None)
+                    self._log.append(event.text)
+                    self._maybe_checkpoint()
+                elif isinstance(event, QueuedEvent):
+                    self._log.set_queue_position(event.position)
+                elif isinstance(event, FinishEvent):
+                    result = event.result
+        except asyncio.CancelledError:
+            result = _interrupted()
+            await self._finish(result)
+            raise
+        except Exception:
+            log.exception("reply %s: the engine stream failed", self._log.reply_id)
+            result = GenerationResult(FinishReason.ERROR, Usage(), Timing(), "internal")
+        await self._finish(result or GenerationResult(FinishReason.ERROR, Usage(), Timing()))
+
+    def _maybe_checkpoint(self) -> None:
+        self._events_since_checkpoint += 1
+        now = time.monotonic()
+        due = now - self._last_checkpoint >= self._interval_s
+        if due or self._events_since_checkpoint >= self._every_events:
+            seq = self._log.seal()
+            self._store.checkpoint_reply(self._log.reply_id, self._log.text_through(seq), seq)
+            self._last_checkpoint = now
+            self._events_since_checkpoint = 0
+
+    async def _finish(self, result: GenerationResult) -> None:
+        reason = result.finish_reason
+        if self._draining() and reason == FinishReason.STOPPED:
+            # Stopped by a shutdown, not by the client: history must say so.
+            reason = FinishReason.INTERRUPTED
+        seq = self._log.seal()
+        usage = {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+        }
+        timing = {
+            "queued_ms": round(result.timing.queued_ms, 1),
+            "ttft_ms": round(result.timing.ttft_ms, 1),
+            "total_ms": round(result.timing.total_ms, 1),
+        }
+        status = _STATUS_BY_REASON[reason]
+        final = ReplyFinal(
+            self._log.reply_id, self._log.text_through(seq), seq, status, reason.value, usage, timing
+        )
+        try:
+            await self._write_final(final)
+        except Exception:
+            # Followers must not hang on a reply whose end cannot be stored; they are told
+            # it failed, and the row stays `streaming` until recovery marks it interrupted.
+            log.exception("reply %s: the final state could not be stored", final.reply_id)
+            reason, status = FinishReason.ERROR, "error"
+        self._log.finish(ReplyEnd(seq, reason.value, status, usage, timing))
+        self._hub.finished(self._log)
+
+    async def _write_final(self, final: ReplyFinal) -> None:
+        """`end` goes out only after this commit, so retry a passing database fault."""
+        delay = 0.1
+        for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
+            try:
+                await self._store.finish_reply(final)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if attempt == _FINAL_WRITE_ATTEMPTS:
+                    raise
+                log.warning("reply %s: final write failed, retrying", final.reply_id, exc_info=True)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+
+def _interrupted() -> GenerationResult:
+    return GenerationResult(FinishReason.INTERRUPTED, Usage(), Timing())

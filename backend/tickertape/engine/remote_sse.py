@@ -1,0 +1,191 @@
+"""Wire details of an OpenAI-compatible upstream: SSE framing, chunks, and error mapping.
+
+Kept apart from the engine so the parsing rules (what is skipped, what is fatal to a reply)
+can be read and tested on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from tickertape.engine.types import (
+    EngineError,
+    EngineUnavailable,
+    FinishReason,
+    PromptTooLong,
+    Usage,
+)
+
+# When a 429/503 carries no Retry-After we still owe the client a hint (the contract says
+# rate_limited and overloaded always carry retry_after_ms).
+DEFAULT_RETRY_AFTER_MS = 1000
+MAX_ERROR_BODY_BYTES = 8192
+
+# How vLLM, llama.cpp, TGI, OpenAI and tickertape word "the prompt does not fit".
+_CONTEXT_WORDING = re.compile(
+    r"context[ _-]?(length|size|window)|maximum context|max_model_len|too long"
+    r"|exceed_context|must be <= \d+|prompt is too long|input is too long",
+    re.IGNORECASE,
+)
+
+
+class UpstreamRateLimited(EngineError):
+    code = "rate_limited"
+
+
+class UpstreamBadRequest(EngineError):
+    code = "bad_request"
+
+
+class UpstreamAuthFailed(EngineError):
+    """The upstream refused our credentials: no later request can succeed (fatal)."""
+
+
+class UpstreamProtocolError(EngineError):
+    """The upstream broke the streaming protocol (non-JSON data, stream cut mid-reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    text: str
+    finish_reason: FinishReason | None
+    usage: Usage | None
+
+
+class SSEDecoder:
+    """Server-sent events, line by line, after the WHATWG rules.
+
+    Comment lines (`:`), fields other than `data` (event, id, retry) and lines that are not
+    fields at all are ignored, as the spec says; a blank line dispatches the event.
+    """
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> str | None:
+        if not line:
+            if not self._data:
+                return None
+            payload = "\n".join(self._data)
+            self._data.clear()
+            return payload
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if name == "data":
+            self._data.append(value.removeprefix(" "))
+        return None
+
+
+def parse_chunk(payload: str) -> Chunk:
+    """One `chat.completion.chunk`; raises UpstreamProtocolError for anything else."""
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise UpstreamProtocolError(f"upstream sent a non-JSON data line: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise UpstreamProtocolError("upstream sent a data line that is not a JSON object")
+    if data.get("error"):
+        # vLLM and llama.cpp report failures after the 200 this way.
+        raise EngineError(f"upstream error mid-stream: {_error_text(data)}")
+    text = ""
+    finish: FinishReason | None = None
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            text = delta["content"]
+        finish = _finish_reason(choice.get("finish_reason"))
+    return Chunk(text=text, finish_reason=finish, usage=_usage(data.get("usage")))
+
+
+def _finish_reason(value: object) -> FinishReason | None:
+    if value is None:
+        return None
+    if value == "length":
+        return FinishReason.LENGTH
+    # "stop", and whatever else an upstream ends a healthy reply with ("eos", "tool_calls").
+    return FinishReason.STOP
+
+
+def _usage(value: object) -> Usage | None:
+    if not isinstance(value, dict):
+        return None
+    prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt_tokens=prompt, completion_tokens=completion)
+
+
+def retry_after_ms(headers: Mapping[str, str]) -> int | None:
+    """`retry-after-ms` (OpenAI), else `Retry-After` as seconds or an HTTP date."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return max(0, int(float(raw_ms)))
+        except ValueError:
+            pass  # fall through to Retry-After: a bad hint is not worth failing over
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0, int(float(raw) * 1000))
+    except ValueError:
+        pass  # not seconds: try the HTTP-date form below
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int((when.timestamp() - time.time()) * 1000))
+
+
+def error_for_status(status: int, body: bytes, headers: Mapping[str, str]) -> EngineError:
+    """Map a non-200 answer to the contract's error codes.
+
+    429 -> rate_limited; 502/503/504 -> overloaded (the upstream is busy or restarting, a
+    retry will likely work); other 5xx -> internal (the upstream failed on this request);
+    400/413/422 about the context -> too_long; other 400/422 -> bad_request (the sampling
+    params were refused); 401/403 -> internal and fatal; anything else -> internal.
+    """
+    message = f"upstream answered {status}: {_error_text(_json_or_text(body))}"
+    hint = retry_after_ms(headers)
+    if status == 429:
+        return UpstreamRateLimited(message, hint if hint is not None else DEFAULT_RETRY_AFTER_MS)
+    if status in (502, 503, 504):
+        return EngineUnavailable(message, hint if hint is not None else DEFAULT_RETRY_AFTER_MS)
+    if status in (400, 413, 422) and _CONTEXT_WORDING.search(message):
+        return PromptTooLong(message)
+    if status in (400, 422):
+        return UpstreamBadRequest(message)
+    if status in (401, 403):
+        return UpstreamAuthFailed(message)
+    return EngineError(message)
+
+
+def _json_or_text(body: bytes) -> Any:
+    text = body[:MAX_ERROR_BODY_BYTES].decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _error_text(data: Any) -> str:
+    """The human part of an error body, whichever server's shape it has."""
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            for key in ("message", "detail", "msg"):
+                if isinstance(error.get(key), str):
+                    return str(error[key])[:500]
+        elif isinstance(error, str):
+            return error[:500]
+        return json.dumps(data)[:500]
+    return str(data).strip()[:500] or "(empty body)"

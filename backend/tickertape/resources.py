@@ -1,0 +1,43 @@
+"""Build the engine and the store from Settings (called from the app's lifespan)."""
+
+from __future__ import annotations
+
+from tickertape.engine.types import Engine
+from tickertape.settings import Settings
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.engine == "remote":
+        from tickertape.engine.remote import RemoteEngine
+
+        assert settings.upstream_url is not None  # checked by Settings
+        key = settings.upstream_api_key
+        return RemoteEngine(
+            settings.upstream_url,
+            settings.upstream_model,
+            api_key=key.get_secret_value() if key else None,
+            timeout_s=settings.upstream_timeout_s,
+            max_concurrency=settings.max_batch + settings.max_waiting,
+        )
+    from tickertape.engine.config import EngineConfig
+    from tickertape.engine.factory import build_engine as build_local_engine
+
+    config = EngineConfig(
+        model=settings.model,
+        max_batch=settings.max_batch,
+        max_waiting=settings.max_waiting,
+        max_new_tokens_limit=settings.max_tokens,
+        prefill_chunk=settings.prefill_chunk,
+        max_context=settings.max_context,
+        per_user_concurrency=settings.max_concurrent_replies,
+        torch_threads=settings.torch_threads,
+    )
+    return build_local_engine(config)
+
+
+async def build_store(settings: Settings):  # type: ignore[no-untyped-def]
+    from tickertape.store.sql_store import SqlStore
+
+    store = SqlStore(settings.database_url)
+    await store.start()
+    return store

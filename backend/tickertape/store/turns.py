@@ -1,0 +1,220 @@
+"""Write operations of a chat turn. Each runs inside the writer's transaction (one SAVEPOINT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tickertape.store.errors import BadRequest, Conflict, NotFound, check_text
+from tickertape.store.models import Conversation, Message, new_id, utcnow
+from tickertape.store.types import ReplyFinal, TurnRecord
+
+TITLE_CHARS = 60
+TITLE_MAX = 200
+DEFAULT_TITLE = "New conversation"
+
+
+def derive_title(content: str) -> str:
+    """One line, at most ~60 characters, cut at a word boundary when there is one."""
+    line = " ".join(content.split())
+    if not line:
+        return DEFAULT_TITLE
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[:TITLE_CHARS]
+    space = cut.rfind(" ")
+    if space >= TITLE_CHARS // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def clean_title(title: str) -> str:
+    line = " ".join(check_text(title, "title").split())
+    if not line:
+        raise BadRequest("title is empty")
+    if len(line) > TITLE_MAX:
+        raise BadRequest(f"title is longer than {TITLE_MAX} characters")
+    return line
+
+
+async def _existing_turn(session: AsyncSession, user_id: str, client_msg_id: str) -> TurnRecord | None:
+    row = (
+        await session.execute(
+            select(Message.id, Message.conversation_id, Message.ordinal).where(
+                Message.user_id == user_id, Message.client_msg_id == client_msg_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    reply_id = await session.scalar(
+        select(Message.id).where(
+            Message.conversation_id == row.conversation_id, Message.ordinal == row.ordinal + 1
+        )
+    )
+    if reply_id is None:  # cannot happen: both rows are inserted in one transaction
+        raise NotFound(f"the reply of message {row.id} is missing")
+    return TurnRecord(row.conversation_id, row.id, reply_id, client_msg_id, created=False)
+
+
+async def start_turn(
+    session: AsyncSession,
+    user_id: str,
+    client_msg_id: str,
+    content: str,
+    conversation_id: str | None,
+    params: dict[str, Any],
+) -> TurnRecord:
+    check_text(content, "content")
+    existing = await _existing_turn(session, user_id, client_msg_id)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    if conversation_id is None:
+        conversation_id = new_id()
+        session.add(
+            Conversation(
+                id=conversation_id,
+                user_id=user_id,
+                title=derive_title(content),
+                message_count=2,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        ordinal = 0
+    else:
+        # The UPDATE locks the conversation row (PostgreSQL), so the streaming check below
+        # cannot race another writer process.
+        count = await session.scalar(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+            .values(message_count=Conversation.message_count + 2, updated_at=now)
+            .returning(Conversation.message_count)
+        )
+        if count is None:
+            raise NotFound("conversation not found")
+        streaming = await session.scalar(
+            select(Message.id)
+            .where(Message.conversation_id == conversation_id, Message.status == "streaming")
+            .limit(1)
+        )
+        if streaming is not None:
+            raise Conflict(f"conversation already has a reply in flight ({streaming})")
+        ordinal = count - 2
+    user_message = Message(
+        id=new_id(),
+        conversation_id=conversation_id,
+        user_id=user_id,
+        ordinal=ordinal,
+        role="user",
+        content=content,
+        client_msg_id=client_msg_id,
+        status="complete",
+        seq=0,
+        created_at=now,
+        updated_at=now,
+    )
+    reply = Message(
+        id=new_id(),
+        conversation_id=conversation_id,
+        user_id=user_id,
+        ordinal=ordinal + 1,
+        role="assistant",
+        content="",
+        status="streaming",
+        seq=0,
+        params=params,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add_all([user_message, reply])
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another writer process committed the same client_msg_id first (PostgreSQL).
+        raise Conflict("a message with this client_msg_id is being stored concurrently") from None
+    session.expunge_all()
+    return TurnRecord(conversation_id, user_message.id, reply.id, client_msg_id, created=True)
+
+
+async def checkpoint_reply(session: AsyncSession, reply_id: str, content: str, seq: int) -> None:
+    """Only a reply still `streaming` is checkpointed, and never backwards."""
+    await session.execute(
+        update(Message)
+        .where(Message.id == reply_id, Message.status == "streaming", Message.seq <= seq)
+        .values(content=content, seq=seq, updated_at=utcnow())
+    )
+
+
+async def finish_reply(session: AsyncSession, final: ReplyFinal) -> None:
+    if final.status == "streaming":
+        raise BadRequest("a final reply cannot be `streaming`")
+    now = utcnow()
+    conversation_id = await session.scalar(
+        update(Message)
+        .where(Message.id == final.reply_id, Message.role == "assistant")
+        .values(
+            content=final.content,
+            seq=final.seq,
+            status=final.status,
+            finish_reason=final.finish_reason,
+            usage=dict(final.usage),
+            timing=dict(final.timing),
+            updated_at=now,
+        )
+        .returning(Message.conversation_id)
+    )
+    if conversation_id is None:
+        raise NotFound(f"reply {final.reply_id} not found")
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
+    )
+
+
+async def fail_turn(session: AsyncSession, reply_id: str, message: str) -> None:
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == reply_id, Message.role == "assistant")
+        .values(status="error", finish_reason="error", error=message, updated_at=utcnow())
+    )
+    if _rowcount(result) == 0:
+        raise NotFound(f"reply {reply_id} not found")
+
+
+async def recover_interrupted(session: AsyncSession) -> int:
+    result = await session.execute(
+        update(Message)
+        .where(Message.status == "streaming")
+        .values(status="interrupted", finish_reason="interrupted", updated_at=utcnow())
+    )
+    return _rowcount(result)
+
+
+async def rename_conversation(
+    session: AsyncSession, conversation_id: str, user_id: str, title: str
+) -> None:
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
+        .values(title=clean_title(title))
+    )
+    if _rowcount(result) == 0:
+        raise NotFound("conversation not found")
+
+
+async def delete_conversation(session: AsyncSession, conversation_id: str, user_id: str) -> None:
+    result = await session.execute(
+        delete(Conversation).where(
+            Conversation.id == conversation_id, Conversation.user_id == user_id
+        )
+    )
+    if _rowcount(result) == 0:
+        raise NotFound("conversation not found")
+
+
+def _rowcount(result: Any) -> int:  # CursorResult.rowcount (Result's type does not show it)
+    return int(result.rowcount)

@@ -1,0 +1,153 @@
+"""Wire frames of protocol v1: validation of what clients send, builders of what we send."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from tickertape.chat.reply_log import ReplyEnd
+
+PROTOCOL_VERSION = 1
+ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+StopString = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Seeds are taken as 64-bit integers; larger ones are a client bug, not a wish.
+Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+
+
+class _Frame(BaseModel):
+    # Unknown top-level fields are ignored so that newer clients still work; values are
+    # strict, so "1" is not an integer and true is not a number.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class ChatParamsIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0, le=1_000_000)
+    stop: list[StopString] | None = Field(None, max_length=4)
+    seed: Seed | None = None
+    on_disconnect: Literal["continue", "stop"] = "continue"
+
+
+class AuthIn(_Frame):
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class ChatIn(_Frame):
+    type: Literal["chat"]
+    client_msg_id: ClientMsgId
+    content: Annotated[str, StringConstraints(min_length=1)]
+    conversation_id: Id | None = None
+    params: ChatParamsIn = ChatParamsIn()
+
+
+class StopIn(_Frame):
+    type: Literal["stop"]
+    reply_id: Id
+
+
+class ResumeIn(_Frame):
+    type: Literal["resume"]
+    reply_id: Id
+    last_seq: Annotated[int, Field(ge=0, le=2**53)]
+
+
+class PingIn(_Frame):
+    type: Literal["ping"]
+    data: Any = None
+
+
+ClientFrame = AuthIn | ChatIn | StopIn | ResumeIn | PingIn
+_MODELS: dict[str, type[BaseModel]] = {
+    "auth": AuthIn,
+    "chat": ChatIn,
+    "stop": StopIn,
+    "resume": ResumeIn,
+    "ping": PingIn,
+}
+
+
+class FrameError(Exception):
+    """A frame we cannot act on: answered with `bad_request`, the socket stays open."""
+
+    def __init__(self, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.ref = ref
+
+
+def parse_frame(text: str) -> ClientFrame:
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise FrameError("frame is not valid JSON") from exc
+    if not isinstance(raw, dict):
+        raise FrameError("frame must be a JSON object")
+    kind = raw.get("type")
+    model = _MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise FrameError("unknown or missing frame type")
+    ref = _ref_of(raw)
+    try:
+        frame = model.model_validate(raw)
+    except ValidationError as exc:
+        raise FrameError(_first_problem(exc), ref) from exc
+    except RecursionError as exc:
+        raise FrameError("frame is nested too deeply", ref) from exc
+    assert isinstance(frame, AuthIn | ChatIn | StopIn | ResumeIn | PingIn)
+    return frame
+
+
+def _ref_of(raw: dict[str, Any]) -> str | None:
+    for key in ("client_msg_id", "reply_id"):
+        value = raw.get(key)
+        if isinstance(value, str) and 0 < len(value) <= 64:
+            return value
+    return None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "frame"
+    return f"{where}: {first['msg']}"
+
+
+def dump(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_frame(
+    code: str, message: str, ref: str | None = None, retry_after_ms: int | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    if retry_after_ms is not None:
+        frame["retry_after_ms"] = retry_after_ms
+    return frame
+
+
+def token_frame(reply_id: str, seq: int, text: str) -> dict[str, Any]:
+    return {"type": "token", "reply_id": reply_id, "seq": seq, "text": text}
+
+
+def end_frame(reply_id: str, end: ReplyEnd) -> dict[str, Any]:
+    return {
+        "type": "end",
+        "reply_id": reply_id,
+        "seq": end.seq,
+        "finish_reason": end.finish_reason,
+        "usage": end.usage,
+        "timing": end.timing,
+    }
+
+
+def snapshot_frame(reply_id: str, seq: int, text: str, status: str) -> dict[str, Any]:
+    return {"type": "snapshot", "reply_id": reply_id, "seq": seq, "text": text, "status": status}

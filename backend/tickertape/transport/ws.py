@@ -1,0 +1,92 @@
+"""`GET /ws`: the handshake (Origin, rate limit, authentication), then a session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from fastapi import APIRouter, WebSocket
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketState
+
+from tickertape.auth.authenticator import Authenticator, bearer_token
+from tickertape.chat.limits import RateLimiter
+from tickertape.settings import Settings
+from tickertape.store.types import UserRecord
+from tickertape.transport.frames import AuthIn
+from tickertape.transport.ws_session import WsSession
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+CLOSE_POLICY = 1008
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    settings: Settings = state.settings
+    authenticator: Authenticator = state.authenticator
+    if not authenticator.origin_allowed(websocket):
+        log.info("refused a WebSocket handshake from origin %r", websocket.headers.get("origin"))
+        await websocket.close(code=CLOSE_POLICY)  # before accept: an HTTP 403
+        return
+    limiter: RateLimiter = state.handshake_limiter
+    client_ip = websocket.client.host if websocket.client else "unknown"
+    if (wait_ms := limiter.take(client_ip)) is not None:
+        await websocket.send_denial_response(_too_many(wait_ms))
+        return
+    user = await _authenticate(websocket, authenticator, settings)
+    if user is None:
+        return
+    await WsSession(websocket, user, state).run()
+
+
+async def _authenticate(
+    websocket: WebSocket, authenticator: Authenticator, settings: Settings
+) -> UserRecord | None:
+    """Accept, then establish the user; on failure close 1008 with no other frame."""
+    token = bearer_token(websocket)
+    await websocket.accept()
+    user: UserRecord | None = None
+    if token is not None:
+        user = await authenticator.user_for_token(token)
+    elif "origin" in websocket.headers and (
+        cookie_user := await authenticator.user_for_cookie(websocket)
+    ):
+        user = cookie_user
+    elif authenticator.mode == "none":
+        user = authenticator.local_user
+    else:
+        user = await _first_frame_auth(websocket, authenticator, settings.auth_timeout_s)
+    if user is None and websocket.client_state == WebSocketState.CONNECTED:
+        await websocket.close(code=CLOSE_POLICY, reason="authentication failed")
+    return user
+
+
+async def _first_frame_auth(
+    websocket: WebSocket, authenticator: Authenticator, timeout_s: float
+) -> UserRecord | None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            message = await websocket.receive()
+    except TimeoutError:
+        return None
+    text = message.get("text")
+    if message["type"] != "websocket.receive" or not isinstance(text, str):
+        return None
+    try:
+        frame = AuthIn.model_validate(json.loads(text))
+    except (ValueError, RecursionError):
+        return None
+    return await authenticator.user_for_token(frame.token)
+
+
+def _too_many(wait_ms: int) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": "rate_limited", "message": "too many handshakes"},
+         "retry_after_ms": wait_ms},
+        status_code=429,
+        headers={"Retry-After": str(max(1, wait_ms // 1000))},
+    )

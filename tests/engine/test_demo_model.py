@@ -1,0 +1,115 @@
+"""The embedded demo checkpoint: loads with plain transformers, speaks ChatML, writes English.
+
+No network: everything comes from DEMO_MODEL_DIR inside the repo.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tickertape.engine.demo import DEMO_MODEL_DIR
+from tickertape.engine.demo.corpus import vocabulary, words_of
+
+MAX_NEW_TOKENS = 96
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Any:
+    return AutoTokenizer.from_pretrained(DEMO_MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def model() -> Any:
+    torch.manual_seed(0)
+    loaded = AutoModelForCausalLM.from_pretrained(DEMO_MODEL_DIR)
+    loaded.eval()
+    return loaded
+
+
+def test_checkpoint_is_small_and_complete() -> None:
+    names = {p.name for p in DEMO_MODEL_DIR.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
+    assert "generation_config.json" in names
+    size = sum(p.stat().st_size for p in Path(DEMO_MODEL_DIR).rglob("*") if p.is_file())
+    assert size <= 30 * 1024 * 1024
+
+
+def test_config_uses_gqa_and_eos_is_im_end(model: Any, tokenizer: Any) -> None:
+    config = model.config
+    assert config.num_key_value_heads < config.num_attention_heads
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert tokenizer.pad_token is not None
+    assert model.generation_config.eos_token_id == im_end
+    assert model.dtype == torch.float32
+
+
+def test_chat_template_is_chatml(tokenizer: Any) -> None:
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hi!"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Tell me a joke."},
+    ]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\nHi!<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n"
+        "<|im_start|>user\nTell me a joke.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    closed = tokenizer.apply_chat_template(messages[:2], tokenize=False)
+    assert closed.endswith("<|im_end|>\n")
+    assert not closed.endswith("<|im_start|>assistant\n")
+    # Special tokens are single ids, so the engine can stop on <|im_end|> by id.
+    ids = tokenizer.encode("<|im_start|>user\nHi<|im_end|>")
+    assert ids[0] == tokenizer.convert_tokens_to_ids("<|im_start|>")
+    assert ids[-1] == tokenizer.eos_token_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "日本語のテキストと中文，还有한국어",
+        "emoji 😀👍🏽👨‍👩‍👧 and flags 🇫🇷",
+        "combining: e\u0301 a\u0308 n\u0303 and Z\u0335\u0321a\u0336lgo",
+        "  leading and trailing spaces \t tabs\nnew\r\nlines  ",
+        "<|im_start|> looks special but <im_end> does not",
+    ],
+)
+def test_tokenizer_round_trips_any_unicode(tokenizer: Any, text: str) -> None:
+    ids = tokenizer.encode(text)
+    assert tokenizer.decode(ids) == text
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Hello!",
+        "How do I make pancakes?",
+        "Tell me about dogs.",
+        "How do I reverse a list in Python?",
+        "What is the weather like in Paris?",
+    ],
+)
+def test_greedy_reply_is_english_and_ends_with_eos(model: Any, tokenizer: Any, prompt: str) -> None:
+    messages = [{"role": "user", "content": prompt}]
+    ids = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+    new = out[0, ids.shape[1] :].tolist()
+    assert new[-1] == tokenizer.eos_token_id, "no <|im_end|> within the token budget"
+    reply = tokenizer.decode(new, skip_special_tokens=True)
+    words = words_of(reply)
+    assert len(words) >= 3, reply
+    known = vocabulary()
+    share = sum(w in known for w in words) / len(words)
+    assert share >= 0.8, f"{share:.0%} known words in {reply!r}"

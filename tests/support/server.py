@@ -1,0 +1,125 @@
+"""A real tickertape server in a subprocess, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+READY_LINE = "Application startup complete"
+START_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """One `tickertape serve` process; its stderr is kept for assertions on the log."""
+
+    args: list[str]
+    env: dict[str, str]
+    port: int
+    proc: subprocess.Popen[str] | None = None
+    lines: list[str] = field(default_factory=list)
+    _events: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self) -> None:
+        self._events = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tickertape", "serve", *self.args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read_output, daemon=True).start()
+        self._wait_for(READY_LINE)
+
+    def _read_output(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._events.put(line)
+        self._events.put(None)
+
+    def _wait_for(self, marker: str) -> None:
+        while True:
+            try:
+                line = self._events.get(timeout=START_TIMEOUT_S)
+            except queue.Empty:
+                raise RuntimeError("server did not start:\n" + self.log) from None
+            if line is None:
+                raise RuntimeError("server exited during start:\n" + self.log)
+            if marker in line:
+                return
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+def make_server(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+    port = free_port()
+    database = tmp_path / "tickertape.db"
+    args = [
+        "--port", str(port),
+        "--database-url", f"sqlite+aiosqlite:///{database}",
+        *extra,
+    ]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return ServerProcess(args=args, env=full_env, port=port)
+
+
+@contextmanager
+def running_server(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    server = make_server(tmp_path, *extra, env=env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
