@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine_started = False
+    app.state.connections = set()
     app.state.handshake_limiter = RateLimiter(settings.handshakes_per_minute)
     install_error_handlers(app)
     app.include_router(health.router)
@@ -51,11 +53,11 @@ def _include_optional_routers(app: FastAPI) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    from tickertape.resources import build_engine, build_store
+    from tickertape.resources import build_engine, build_store, database_readiness
 
     store = await build_store(settings)
     app.state.store = store
-    app.state.database_ready = store.is_ready
+    app.state.database_ready = database_readiness(store)
     recovered = await store.recover_interrupted()
     if recovered:
         log.info("marked %d replies interrupted by the last shutdown", recovered)
@@ -70,14 +72,36 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await engine.start()
     app.state.engine_started = True
     log.info("model %s loaded", engine.model_name)
-    app.state.chat_service = ChatService(settings, engine, store, ReplyHub(settings.resume_retention_s))
+    app.state.chat_service = ChatService(
+        settings, engine, store, ReplyHub(settings.resume_retention_s)
+    )
     try:
         yield
     finally:
-        await app.state.chat_service.drain()
+        await drain(app)
         await engine.close()
         await store.close()
         log.info("shut down cleanly")
+
+
+async def drain(app: FastAPI) -> None:
+    """End every reply as `interrupted` and let each socket send what it has, in bounded time.
+
+    Called before Uvicorn closes the sockets with 1012 (serve.py) and again, as a no-op
+    then, from the lifespan's shutdown.
+    """
+    service: ChatService | None = getattr(app.state, "chat_service", None)
+    if service is None:
+        return
+    settings: Settings = app.state.settings
+    try:
+        async with asyncio.timeout(settings.shutdown_timeout_s):
+            await service.drain()
+            await asyncio.gather(*(conn.flushed() for conn in list(app.state.connections)))
+    except TimeoutError:
+        log.warning(
+            "shutdown: replies or sockets did not finish within %.0f s", settings.shutdown_timeout_s
+        )
 
 
 class SecurityHeaders:

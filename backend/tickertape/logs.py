@@ -22,8 +22,12 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _SECRET_PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     (re.compile(r"tt_[A-Za-z0-9_-]{16,}"), "[redacted-token]"),
-    (re.compile(r"(?i)((?:token|password|secret|cookie|csrf)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"),
-     r"\1[redacted]"),
+    (
+        re.compile(
+            r"(?i)((?:token|password|secret|cookie|csrf)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
+        ),
+        r"\1[redacted]",
+    ),
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
 ]
 

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 from tickertape.engine.types import Engine
 from tickertape.settings import Settings
+from tickertape.store.migrations import is_at_head
+from tickertape.store.sql_store import SqlStore
+
+log = logging.getLogger(__name__)
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -35,9 +42,20 @@ def build_engine(settings: Settings) -> Engine:
     return build_local_engine(config)
 
 
-async def build_store(settings: Settings):  # type: ignore[no-untyped-def]
-    from tickertape.store.sql_store import SqlStore
-
-    store = SqlStore(settings.database_url)
+async def build_store(settings: Settings) -> SqlStore:
+    store = SqlStore.from_url(settings.database_url)
     await store.start()
     return store
+
+
+def database_readiness(store: SqlStore) -> Callable[[], Awaitable[bool]]:
+    """For /readyz: the schema is at Alembic's head (a server may run with migrations off)."""
+
+    async def ready() -> bool:
+        try:
+            return await is_at_head(store.engine)
+        except Exception:
+            log.warning("readiness: the database did not answer", exc_info=True)
+            return False
+
+    return ready

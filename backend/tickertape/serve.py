@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from typing import NoReturn
 
 import uvicorn
+from fastapi import FastAPI
 
+from tickertape.app import create_app, drain
 from tickertape.logs import configure_logging
 from tickertape.settings import Settings
 from tickertape.store.types import StoreError
@@ -26,10 +29,15 @@ def _progress(line: str) -> None:
 
 async def prepare_database(settings: Settings, *, migrate: bool) -> None:
     """Fail fast, in one line, on an unreachable database; apply migrations if asked."""
-    from tickertape.store.migrations import check_connection, upgrade_to_head
+    from tickertape.store.db import check_connection, create_engine
+    from tickertape.store.migrations import upgrade_to_head
 
     try:
-        await check_connection(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            await check_connection(engine)
+        finally:
+            await engine.dispose()
         if migrate:
             await upgrade_to_head(settings.database_url, _progress)
     except StoreError as exc:
@@ -39,8 +47,6 @@ async def prepare_database(settings: Settings, *, migrate: bool) -> None:
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start))
-
-    from tickertape.app import create_app
 
     app = create_app(settings)
     _progress(
@@ -62,11 +68,25 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
         proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, app)
     try:
         server.run()
     except OSError as exc:
         _fail(f"--port: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn, with our drain between "stop accepting" and "close sockets with 1012"."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listener in self.servers:
+            listener.close()
+        await drain(self._app)
+        await super().shutdown(sockets)
 
 
 def _url_host(host: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-READY_LINE = "Application startup complete"
+READY_LINE = "Uvicorn running on"
 START_TIMEOUT_S = 120.0
 
 
@@ -58,7 +58,8 @@ class ServerProcess:
         self._wait_for(READY_LINE)
 
     def _read_output(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
             self._events.put(line)
@@ -107,8 +108,10 @@ def make_server(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) 
     port = free_port()
     database = tmp_path / "tickertape.db"
     args = [
-        "--port", str(port),
-        "--database-url", f"sqlite+aiosqlite:///{database}",
+        "--port",
+        str(port),
+        "--database-url",
+        f"sqlite+aiosqlite:///{database}",
         *extra,
     ]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -116,7 +119,9 @@ def make_server(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) 
 
 
 @contextmanager
-def running_server(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+def running_server(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
     server = make_server(tmp_path, *extra, env=env)
     server.start()
     try:

@@ -36,10 +36,14 @@ class Client:
             assert frame["type"] == "queued", f"unexpected frame {frame}"
 
     async def chat(self, content: str, client_msg_id: str, **fields: Any) -> dict[str, Any]:
-        await self.send({"type": "chat", "client_msg_id": client_msg_id, "content": content, **fields})
+        await self.send(
+            {"type": "chat", "client_msg_id": client_msg_id, "content": content, **fields}
+        )
         return await self.recv_type("accepted", "error")
 
-    async def collect_reply(self, reply_id: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    async def collect_reply(
+        self, reply_id: str
+    ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         """Read the reply's frames to its `end`; check seq has no gap and no repeat."""
         text, tokens = "", []
         while True:

@@ -19,11 +19,11 @@ from tickertape.engine.types import (
     Usage,
 )
 from tickertape.settings import Settings
-from tickertape.store.types import ReplyFinal, Store
+from tickertape.store.types import MessageStatus, ReplyFinal, Store
 
 log = logging.getLogger(__name__)
 
-_STATUS_BY_REASON = {
+_STATUS_BY_REASON: dict[FinishReason, MessageStatus] = {
     FinishReason.STOP: "complete",
     FinishReason.LENGTH: "complete",
     FinishReason.STOPPED: "stopped",
@@ -99,9 +99,15 @@ class ReplyPump:
             "ttft_ms": round(result.timing.ttft_ms, 1),
             "total_ms": round(result.timing.total_ms, 1),
         }
-        status = _STATUS_BY_REASON[reason]
+        status: MessageStatus = _STATUS_BY_REASON[reason]
         final = ReplyFinal(
-            self._log.reply_id, self._log.text_through(seq), seq, status, reason.value, usage, timing
+            self._log.reply_id,
+            self._log.text_through(seq),
+            seq,
+            status,
+            reason.value,
+            usage,
+            timing,
         )
         try:
             await self._write_final(final)

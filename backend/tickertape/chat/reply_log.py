@@ -105,7 +105,9 @@ class ReplyHub:
         self._retention_s = retention_s
         self._logs: dict[str, ReplyLog] = {}
 
-    def create(self, reply_id: str, user_id: str, conversation_id: str, on_disconnect: str) -> ReplyLog:
+    def create(
+        self, reply_id: str, user_id: str, conversation_id: str, on_disconnect: str
+    ) -> ReplyLog:
         log = ReplyLog(reply_id, user_id, conversation_id, on_disconnect)
         self._logs[reply_id] = log
         return log

@@ -69,9 +69,7 @@ class ChatService:
         if (wait_ms := self._message_limit.take(user.id)) is not None:
             raise ChatError("rate_limited", "too many messages", ref, retry_after_ms=wait_ms)
         if self.hub.in_flight(user.id) >= self._settings.max_concurrent_replies:
-            raise ChatError(
-                "rate_limited", "too many replies in flight", ref, retry_after_ms=1000
-            )
+            raise ChatError("rate_limited", "too many replies in flight", ref, retry_after_ms=1000)
         try:
             prompt = await self._engine.prepare(await self._history(user, request), request.params)
             turn = await self._store.start_turn(
@@ -85,14 +83,18 @@ class ChatService:
             raise _typed(exc, ref) from exc
         if not turn.created:
             return TurnStarted(turn, self.hub.get(turn.reply_id))
-        reply_log = self.hub.create(turn.reply_id, user.id, turn.conversation_id, request.on_disconnect)
+        reply_log = self.hub.create(
+            turn.reply_id, user.id, turn.conversation_id, request.on_disconnect
+        )
         try:
             stream = self._engine.submit(turn.reply_id, user.id, prompt, request.params)
         except EngineError as exc:
             await self._store.fail_turn(turn.reply_id, exc.message)
             self.hub.finished(reply_log)
             raise _typed(exc, turn.reply_id) from exc
-        pump = ReplyPump(self._settings, self._store, self.hub, reply_log, stream, self._is_draining)
+        pump = ReplyPump(
+            self._settings, self._store, self.hub, reply_log, stream, self._is_draining
+        )
         task = asyncio.create_task(pump.run(), name=f"reply-{turn.reply_id}")
         self._pumps.add(task)
         task.add_done_callback(self._pumps.discard)
@@ -107,9 +109,12 @@ class ChatService:
 
     def connection_left(self, reply_log: ReplyLog) -> None:
         """A follower went away; honour `on_disconnect: stop` when it was the last one."""
-        if reply_log.on_disconnect == "stop" and reply_log.end is None:
-            if reply_log.listener_count == 0:
-                self._engine.stop(reply_log.reply_id)
+        if (
+            reply_log.on_disconnect == "stop"
+            and reply_log.end is None
+            and reply_log.listener_count == 0
+        ):
+            self._engine.stop(reply_log.reply_id)
 
     async def find_reply(self, user: UserRecord, reply_id: str) -> ReplyLog | MessageRecord:
         """The live log of a reply, or its stored record; not_found hides other users'."""
@@ -142,7 +147,9 @@ class ChatService:
             transcript = await self._store.get_transcript(request.conversation_id, user.id)
             for record in transcript.messages:
                 if record.role == "user" or (
-                    record.role == "assistant" and record.status in _HISTORY_STATUSES and record.content
+                    record.role == "assistant"
+                    and record.status in _HISTORY_STATUSES
+                    and record.content
                 ):
                     messages.append(ChatMessage(record.role, record.content))
         messages.append(ChatMessage("user", request.content))

@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from tickertape.engine.remote_sse import (
     DEFAULT_RETRY_AFTER_MS,
-    MAX_ERROR_BODY_BYTES,
     SSEDecoder,
     UpstreamAuthFailed,
     UpstreamProtocolError,
     error_for_status,
     parse_chunk,
+    read_error_body,
+    request_body,
 )
-from tickertape.engine.remote_stream import ReplyCollector
+from tickertape.engine.remote_stream import RemoteResult, ReplyClock, ReplyCollector
 from tickertape.engine.types import (
     ChatMessage,
     EngineError,
@@ -42,12 +41,10 @@ from tickertape.engine.types import (
     EngineStats,
     EngineUnavailable,
     FinishReason,
-    GenerationResult,
     Prompt,
     PromptTooLong,
     ReplyStream,
     SamplingParams,
-    Timing,
     Usage,
 )
 
@@ -56,13 +53,6 @@ log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4  # role markers and separators of a chat template
 ASSUMED_CONTEXT = 131072  # reported when the upstream's context is unknown; it enforces it
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteResult(GenerationResult):
-    """GenerationResult plus the upstream's retry hint for rate_limited/overloaded."""
-
-    retry_after_ms: int | None = None
 
 
 def estimate_tokens(messages: tuple[ChatMessage, ...] | list[ChatMessage]) -> int:
@@ -102,7 +92,6 @@ class RemoteEngine:
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(max_concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._waiting = 0
         self._running = 0
         self._fatal: str | None = None
         self._counters = {"completed": 0.0, "errors": 0.0, "stopped": 0.0}
@@ -183,7 +172,8 @@ class RemoteEngine:
     ) -> ReplyStream:
         if not self.alive:
             raise EngineUnavailable(self._fatal or "remote engine not started", 1000)
-        if self._slots.locked() and self._waiting >= self._max_waiting:
+        # Counted on tasks, not the semaphore: tasks created this tick have not queued on it yet.
+        if len(self._tasks) >= self._max_concurrency + self._max_waiting:
             raise EngineOverloaded("too many replies waiting for the upstream", 1000)
         collector = ReplyCollector(reply_id)
         task = asyncio.create_task(self._run(collector, prompt, params), name=f"remote-{reply_id}")
@@ -195,12 +185,16 @@ class RemoteEngine:
         """Guarantee the one FinishEvent, even for a task cancelled before it ever ran."""
         self._tasks.pop(out.reply_id, None)
         if task.cancelled():
-            self._end(out, prompt, [], _Clock(), FinishReason.STOPPED)
+            self._end(out, prompt, [], ReplyClock(), FinishReason.STOPPED)
             return
         exc = task.exception()
         if exc is not None:
             log.error("remote reply %s crashed", out.reply_id, exc_info=exc)
-            self._end(out, prompt, [], _Clock(), FinishReason.ERROR, EngineError(repr(exc)))
+            self._end(out, prompt, [], ReplyClock(), FinishReason.ERROR, EngineError(repr(exc)))
+
+    def _waiting_count(self) -> int:
+        # Every unfinished reply has a task; those without an upstream slot are waiting.
+        return len(self._tasks) - self._running
 
     def stop(self, reply_id: str) -> None:
         task = self._tasks.get(reply_id)
@@ -209,7 +203,7 @@ class RemoteEngine:
 
     def stats(self) -> EngineStats:
         return EngineStats(
-            waiting=self._waiting,
+            waiting=self._waiting_count(),
             running=self._running,
             max_batch=self._max_concurrency,
             alive=self.alive,
@@ -218,14 +212,12 @@ class RemoteEngine:
         )
 
     async def _run(self, out: ReplyCollector, prompt: Prompt, params: SamplingParams) -> None:
-        clock = _Clock()
+        clock = ReplyClock()
         if self._slots.locked():
-            out.queued(self._waiting)
+            out.queued(self._waiting_count() - 1)  # the semaphore admits in FIFO order
         usage: list[Usage] = []
-        self._waiting += 1
         try:
             async with self._slots:
-                self._waiting -= 1
                 clock.scheduled()
                 self._running += 1
                 try:
@@ -233,8 +225,6 @@ class RemoteEngine:
                 finally:
                     self._running -= 1
         except asyncio.CancelledError:
-            if not clock.scheduled_at:
-                self._waiting -= 1
             self._end(out, prompt, usage, clock, FinishReason.STOPPED)
             raise
         except EngineError as exc:
@@ -251,17 +241,19 @@ class RemoteEngine:
         prompt: Prompt,
         params: SamplingParams,
         usage: list[Usage],
-        clock: _Clock,
+        clock: ReplyClock,
     ) -> FinishReason:
         assert self._client is not None  # submit() checked alive
         reason: FinishReason | None = None
         try:
             async with self._client.stream(
-                "POST", f"{self._base}/v1/chat/completions", json=self._body(prompt, params)
+                "POST",
+                f"{self._base}/v1/chat/completions",
+                json=request_body(self._model or "", prompt, params),
             ) as response:
                 if response.status_code != 200:
                     raise error_for_status(
-                        response.status_code, await _read_head(response), response.headers
+                        response.status_code, await read_error_body(response), response.headers
                     )
                 sse = SSEDecoder()
                 async for line in response.aiter_lines():
@@ -293,30 +285,12 @@ class RemoteEngine:
             return UpstreamProtocolError(f"{message} (mid-reply)")
         return EngineUnavailable(message, DEFAULT_RETRY_AFTER_MS)
 
-    def _body(self, prompt: Prompt, params: SamplingParams) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-        }
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.seed is not None:
-            body["seed"] = params.seed
-        if params.top_k > 0:
-            body["top_k"] = params.top_k  # vLLM, llama.cpp and tickertape accept it
-        return body
-
     def _end(
         self,
         out: ReplyCollector,
         prompt: Prompt,
         usage: list[Usage],
-        clock: _Clock,
+        clock: ReplyClock,
         reason: FinishReason,
         error: EngineError | None = None,
     ) -> None:
@@ -336,35 +310,3 @@ class RemoteEngine:
                 reason, "completed"
             )
             self._counters[key] += 1
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.submitted_at = time.monotonic()
-        self.scheduled_at = 0.0
-        self.first_text_at = 0.0
-
-    def scheduled(self) -> None:
-        self.scheduled_at = time.monotonic()
-
-    def first_text(self) -> None:
-        if not self.first_text_at:
-            self.first_text_at = time.monotonic()
-
-    def timing(self) -> Timing:
-        now = time.monotonic()
-
-        def since(t: float) -> float:
-            return round((t - self.submitted_at) * 1000, 3) if t else 0.0
-
-        return Timing(since(self.scheduled_at), since(self.first_text_at), since(now))
-
-
-async def _read_head(response: httpx.Response) -> bytes:
-    """At most MAX_ERROR_BODY_BYTES of an error body: enough for its message."""
-    body = b""
-    async for part in response.aiter_bytes():
-        body += part
-        if len(body) >= MAX_ERROR_BODY_BYTES:
-            break
-    return body

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpx
+
 from tickertape.engine.types import (
     EngineError,
     EngineUnavailable,
     FinishReason,
+    Prompt,
     PromptTooLong,
+    SamplingParams,
     Usage,
 )
 
@@ -56,6 +60,26 @@ class Chunk:
     text: str
     finish_reason: FinishReason | None
     usage: Usage | None
+
+
+def request_body(model: str, prompt: Prompt, params: SamplingParams) -> dict[str, Any]:
+    """A streaming chat-completions request; optional fields only when set."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+    }
+    if params.stop:
+        body["stop"] = list(params.stop)
+    if params.seed is not None:
+        body["seed"] = params.seed
+    if params.top_k > 0:
+        body["top_k"] = params.top_k  # not OpenAI's; vLLM, llama.cpp and tickertape accept it
+    return body
 
 
 class SSEDecoder:
@@ -167,6 +191,16 @@ def error_for_status(status: int, body: bytes, headers: Mapping[str, str]) -> En
     if status in (401, 403):
         return UpstreamAuthFailed(message)
     return EngineError(message)
+
+
+async def read_error_body(response: httpx.Response) -> bytes:
+    """At most MAX_ERROR_BODY_BYTES of an error body: enough for its message."""
+    body = b""
+    async for part in response.aiter_bytes():
+        body += part
+        if len(body) >= MAX_ERROR_BODY_BYTES:
+            break
+    return body
 
 
 def _json_or_text(body: bytes) -> Any:

@@ -9,7 +9,9 @@ TextEvent.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from tickertape.engine.types import (
     FinishEvent,
@@ -17,7 +19,43 @@ from tickertape.engine.types import (
     QueuedEvent,
     StreamEvent,
     TextEvent,
+    Timing,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteResult(GenerationResult):
+    """GenerationResult plus the upstream's retry hint for rate_limited/overloaded.
+
+    The transport reads it with getattr(result, "retry_after_ms", None) until
+    GenerationResult grows the field itself.
+    """
+
+    retry_after_ms: int | None = None
+
+
+class ReplyClock:
+    """The three Timing marks of one reply, in monotonic time since submit()."""
+
+    def __init__(self) -> None:
+        self.submitted_at = time.monotonic()
+        self.scheduled_at = 0.0
+        self.first_text_at = 0.0
+
+    def scheduled(self) -> None:
+        self.scheduled_at = time.monotonic()
+
+    def first_text(self) -> None:
+        if not self.first_text_at:
+            self.first_text_at = time.monotonic()
+
+    def timing(self) -> Timing:
+        now = time.monotonic()
+
+        def since(t: float) -> float:
+            return round((t - self.submitted_at) * 1000, 3) if t else 0.0
+
+        return Timing(since(self.scheduled_at), since(self.first_text_at), since(now))
 
 
 class ReplyCollector:

@@ -47,7 +47,7 @@ class StepPlan:
     admitted: tuple[str, ...]
     prefill: tuple[PrefillChunk, ...]
     decode: tuple[tuple[int, str], ...]  # (slot, reply_id) of rows fed their last token
-    rows: int  # occupied slots 0..rows-1 after admission
+    occupants: tuple[str, ...]  # reply id of each occupied slot, after admission
     queued: tuple[tuple[str, int], ...]  # waiting replies whose queue position changed
     closing: bool = False  # the engine is shutting down; `stopped` holds everything left
 
@@ -157,7 +157,7 @@ class Scheduler:
                 admitted=admitted,
                 prefill=prefill,
                 decode=decode,
-                rows=len(self._slots),
+                occupants=tuple(s.reply_id for s in self._slots),
                 queued=self._positions(),
             )
 
@@ -261,4 +261,4 @@ class Scheduler:
         self._slots.clear()
         self._by_id.clear()
         self._user_running.clear()
-        return StepPlan(stopped, (), (), (), (), 0, (), closing=True)
+        return StepPlan(stopped, (), (), (), (), (), (), closing=True)

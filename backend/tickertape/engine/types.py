@@ -37,6 +37,7 @@ class SamplingParams:
     top_k: int = 0  # 0 = off
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    ignore_eos: bool = False  # generate to max_tokens (load tests, benchmarks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -40,14 +39,20 @@ def _parse(database_url: str) -> URL:
 
 
 def create_engine(
-    database_url: str, *, sqlite_synchronous: SqliteSync = "FULL", **kwargs: Any
+    database_url: str,
+    *,
+    sqlite_synchronous: SqliteSync = "FULL",
+    sqlite_foreign_keys: bool = True,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """An AsyncEngine for `database_url`. Raises InvalidDatabaseUrl; connects lazily.
 
     `sqlite+aiosqlite:///path` (plain `sqlite://` is accepted) or `postgresql+asyncpg://...`.
     SQLite connections get WAL, busy_timeout, foreign_keys=ON and synchronous=FULL (see
     docs/storage.md for why not NORMAL); SQLAlchemy emits BEGIN itself, so savepoints and
-    transactional DDL work, and the writer's BEGIN is IMMEDIATE.
+    transactional DDL work, and the writer's BEGIN is IMMEDIATE. Migrations pass
+    `sqlite_foreign_keys=False`: with it ON, the table rebuilds of SQLite batch migrations
+    would cascade-delete rows (they check `PRAGMA foreign_key_check` instead).
     """
     url = _parse(database_url)
     if url.get_backend_name() == "postgresql":
@@ -58,11 +63,11 @@ def create_engine(
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise InvalidDatabaseUrl(f"cannot use database URL {url!r}: {exc}") from exc
     if url.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, sqlite_synchronous)
+        _configure_sqlite(engine, sqlite_synchronous, sqlite_foreign_keys)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: SqliteSync) -> None:
+def _configure_sqlite(engine: AsyncEngine, synchronous: SqliteSync, foreign_keys: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -74,7 +79,7 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: SqliteSync) -> None:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
         finally:
             cursor.close()
@@ -97,19 +102,25 @@ def _describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _missing_sqlite_dir(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    parent = Path(url.database).expanduser().resolve().parent
+    return None if parent.is_dir() else parent
+
+
 async def check_connection(engine: AsyncEngine) -> None:
     """Open one connection; raise DatabaseUnavailable (one line) when that fails."""
     url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        parent = Path(url.database).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise DatabaseUnavailable(
-                f"cannot open database {_describe(url)}: directory {parent} does not exist"
-            )
+    missing = _missing_sqlite_dir(url)
+    if missing is not None:
+        raise DatabaseUnavailable(
+            f"cannot open database {_describe(url)}: directory {missing} does not exist"
+        )
     try:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
-    except (SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, SQLAlchemyError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot connect to {_describe(url)}: {_one_line(exc)}") from exc
     except Exception as exc:  # asyncpg raises its own hierarchy for auth / missing database
         if type(exc).__module__.startswith("asyncpg"):

@@ -188,9 +188,7 @@ class Reader:
                     )
                     for m in messages:
                         by_conversation[m.conversation_id].append(to_message(m))
-                batch = [
-                    Transcript(to_summary(c, u), by_conversation[c.id]) for c, u in rows
-                ]
+                batch = [Transcript(to_summary(c, u), by_conversation[c.id]) for c, u in rows]
             for transcript in batch:
                 yield transcript
             if len(rows) < batch_size:

@@ -40,7 +40,9 @@ def clean_title(title: str) -> str:
     return line
 
 
-async def _existing_turn(session: AsyncSession, user_id: str, client_msg_id: str) -> TurnRecord | None:
+async def _existing_turn(
+    session: AsyncSession, user_id: str, client_msg_id: str
+) -> TurnRecord | None:
     row = (
         await session.execute(
             select(Message.id, Message.conversation_id, Message.ordinal).where(

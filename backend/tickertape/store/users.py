@@ -211,7 +211,9 @@ class UserReader:
             if row is None:
                 return None
             ws, user = row
-            return WebSessionRecord(ws.id, to_user(user), ws.csrf_hash, ws.created_at, ws.expires_at)
+            return WebSessionRecord(
+                ws.id, to_user(user), ws.csrf_hash, ws.created_at, ws.expires_at
+            )
 
     async def list_audit(self, limit: int = 50, cursor: str | None = None) -> AuditPage:
         """Newest first; `cursor` is the opaque `next_cursor` of the previous page."""

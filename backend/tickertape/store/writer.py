@@ -79,7 +79,9 @@ class Writer:
 
     def _check_open(self) -> None:
         if self._task is None or self._closing or self._task.done():
-            raise StoreClosed("the store is closed" if self._closing else "the store writer is not running")
+            raise StoreClosed(
+                "the store is closed" if self._closing else "the store writer is not running"
+            )
 
     async def submit(self, op: Op[T]) -> T:
         """Run `op` in the next batch; return its result once committed, or raise its error.
@@ -122,7 +124,9 @@ class Writer:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
+                batch = [
+                    self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))
+                ]
                 coalesced, self._coalesced = self._coalesced, {}
                 await self._run_batch(coalesced, batch)
         except BaseException as exc:

@@ -60,6 +60,7 @@ class Connection:
         self._control: collections.deque[dict[str, Any]] = collections.deque()
         self._follows: dict[str, Follow] = {}
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing waits to be sent
         self.slow = False
 
     def send(self, frame: dict[str, Any]) -> None:
@@ -84,9 +85,14 @@ class Connection:
             # The client holds more than this log has (it cannot, unless it is confused):
             # the truth is a snapshot.
             seq = reply_log.sealed_seq
-            self.send(frames.snapshot_frame(reply_log.reply_id, seq, reply_log.text_through(seq),
-                                            "streaming" if reply_log.end is None
-                                            else reply_log.end.status))
+            self.send(
+                frames.snapshot_frame(
+                    reply_log.reply_id,
+                    seq,
+                    reply_log.text_through(seq),
+                    "streaming" if reply_log.end is None else reply_log.end.status,
+                )
+            )
             last_seq = seq
         self._follows[reply_log.reply_id] = Follow(reply_log, last_seq)
         reply_log.add_listener(self._wake.set)
@@ -129,7 +135,9 @@ class Connection:
                 raise SlowClient("control frames piled up")
             frame = self._next_frame()
             if frame is None:
+                self._idle.set()
                 await self._wake.wait()
+                self._idle.clear()
                 continue
             try:
                 async with asyncio.timeout(self._send_timeout_s):
@@ -152,6 +160,10 @@ class Connection:
                     self._follows[reply_id] = follow
                 return frame
         return None
+
+    async def flushed(self) -> None:
+        """Return once every frame available so far has been sent."""
+        await self._idle.wait()
 
     def abort(self) -> None:
         """Drop the TCP connection now: a close frame would wait behind unread data."""

@@ -11,8 +11,8 @@ from tickertape.settings import Settings
 from tickertape.store.types import Store, UserRecord
 
 if TYPE_CHECKING:
-    from tickertape.chat.service import ChatService
     from tickertape.auth.authenticator import Authenticator
+    from tickertape.chat.service import ChatService
 
 
 def get_settings(request: Request) -> Settings:

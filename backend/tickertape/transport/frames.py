@@ -33,6 +33,8 @@ class ChatParamsIn(BaseModel):
     stop: list[StopString] | None = Field(None, max_length=4)
     seed: Seed | None = None
     on_disconnect: Literal["continue", "stop"] = "continue"
+    # Extension (docs/protocol.md): keep generating past end-of-sequence, for load tests.
+    ignore_eos: bool = False
 
 
 class AuthIn(_Frame):
@@ -90,6 +92,12 @@ def parse_frame(text: str) -> ClientFrame:
         raise FrameError("frame is not valid JSON") from exc
     if not isinstance(raw, dict):
         raise FrameError("frame must be a JSON object")
+    if "\\u" in text:
+        # JSON escapes can smuggle in lone surrogates, which no database can store.
+        try:
+            json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FrameError("frame contains invalid Unicode (a lone surrogate)") from exc
     kind = raw.get("type")
     model = _MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:

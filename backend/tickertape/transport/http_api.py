@@ -107,12 +107,16 @@ async def admin_list(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = await store.list_conversations(None, limit, cursor, query=q or None, user_name=user or None)
+    page = await store.list_conversations(
+        None, limit, cursor, query=q or None, user_name=user or None
+    )
     return {"items": [summary_json(s, True) for s in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/admin/conversations/{conversation_id}")
-async def admin_transcript(conversation_id: str, admin: AdminDep, store: StoreDep) -> dict[str, Any]:
+async def admin_transcript(
+    conversation_id: str, admin: AdminDep, store: StoreDep
+) -> dict[str, Any]:
     try:
         transcript = await store.get_transcript(conversation_id, None)
     except NotFound:

@@ -85,8 +85,10 @@ async def _first_frame_auth(
 
 def _too_many(wait_ms: int) -> JSONResponse:
     return JSONResponse(
-        {"error": {"code": "rate_limited", "message": "too many handshakes"},
-         "retry_after_ms": wait_ms},
+        {
+            "error": {"code": "rate_limited", "message": "too many handshakes"},
+            "retry_after_ms": wait_ms,
+        },
         status_code=429,
         headers={"Retry-After": str(max(1, wait_ms // 1000))},
     )

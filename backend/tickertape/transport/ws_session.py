@@ -34,6 +34,7 @@ class WsSession:
         self._chat: ChatService = state.chat_service
         self._engine: Engine = state.engine
         self._authenticator = state.authenticator
+        self._sessions: set[Connection] = state.connections
         self._conn = Connection(websocket, self._settings.slow_client_timeout_s)
         self._tasks: set[asyncio.Task[None]] = set()
         self.session_id = new_session_id()
@@ -44,9 +45,11 @@ class WsSession:
         self._conn.send(self._hello())
         sender = asyncio.create_task(self._conn.run_sender(), name="ws-sender")
         sender.add_done_callback(self._sender_done)
+        self._sessions.add(self._conn)
         try:
             await self._receive_loop()
         finally:
+            self._sessions.discard(self._conn)
             sender.cancel()
             for reply_log in self._conn.detach_all():
                 self._chat.connection_left(reply_log)
@@ -145,6 +148,7 @@ class WsSession:
             top_k=p.top_k or 0,
             stop=tuple(p.stop or ()),
             seed=None if p.seed is None else p.seed % 2**63,
+            ignore_eos=p.ignore_eos,
         )
         return ChatRequest(ref, frame.content, frame.conversation_id, params, p.on_disconnect)
 

@@ -41,6 +41,13 @@ def model_config(vocab_size: int, pad_id: int, eos_id: int) -> LlamaConfig:
     )
 
 
+def token_id(tok: PreTrainedTokenizerFast, token: str) -> int:
+    found = tok.convert_tokens_to_ids(token)
+    if not isinstance(found, int):  # a list only comes back for a list argument
+        raise TypeError(f"{token!r} is not a single token")
+    return found
+
+
 def encode_conversation(
     tok: PreTrainedTokenizerFast, messages: list[corpus.Message]
 ) -> tuple[list[int], list[int]]:
@@ -67,7 +74,7 @@ def pack(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     # Conversations are concatenated (separated by <|endoftext|>) and cut into equal rows:
     # no padding is wasted, and crossing a boundary mid-row is harmless at this scale.
-    sep = tok.convert_tokens_to_ids(ENDOFTEXT)
+    sep = token_id(tok, ENDOFTEXT)
     stream: list[int] = []
     targets: list[int] = []
     for conv in convs:
@@ -99,8 +106,8 @@ def train(args: argparse.Namespace) -> None:
     texts = [m["content"] for conv in convs for m in conv] + ["system", "user", "assistant"]
     tok = train_tokenizer(texts, vocab_size=args.vocab)
     inputs, labels = pack(tok, convs, args.seq_len)
-    eos_id = tok.convert_tokens_to_ids(IM_END)
-    pad_id = tok.convert_tokens_to_ids(ENDOFTEXT)
+    eos_id = token_id(tok, IM_END)
+    pad_id = token_id(tok, ENDOFTEXT)
     print(f"corpus: {len(convs)} conversations, {inputs.numel()} tokens, vocab {len(tok)}")
 
     model = LlamaForCausalLM(model_config(len(tok), pad_id, eos_id))
@@ -151,7 +158,8 @@ def save(
     # Write next to the target and swap at the end, so a reader never sees half a model.
     staging = out.with_name(out.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    model.generation_config = GenerationConfig(
+    # transformers leaves this constructor unannotated; the arguments are plain ints.
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
         eos_token_id=eos_id, pad_token_id=pad_id, bos_token_id=None
     )
     model.save_pretrained(staging)  # safetensors is the only format in transformers 5
@@ -163,7 +171,7 @@ def save(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--out", default=str(DEMO_MODEL_DIR), help="checkpoint directory")
-    p.add_argument("--steps", type=int, default=1300)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=16, help="rows per step")

@@ -1,0 +1,223 @@
+"""`SqlStore`: the `Store` protocol on SQLAlchemy (SQLite or PostgreSQL).
+
+Writes go to one writer task (see `writer.py`); reads open their own sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from tickertape.store import turns, users
+from tickertape.store.db import WRITE_OPTION, check_connection, create_engine
+from tickertape.store.models import utcnow
+from tickertape.store.reads import Reader
+from tickertape.store.records import (
+    ApiTokenRecord,
+    AuditPage,
+    UserAccount,
+    WebSessionRecord,
+)
+from tickertape.store.types import (
+    MessageRecord,
+    Page,
+    ReplyFinal,
+    Store,
+    Transcript,
+    TurnRecord,
+    UserRecord,
+)
+from tickertape.store.writer import Writer, WriterStats
+
+Role = Literal["user", "admin"]
+
+
+class SqlStore:
+    """Create with `SqlStore(engine)` or `SqlStore.from_url(url)`; `await start()` before
+    writing, `await close()` at shutdown (flushes pending writes, disposes the engine)."""
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+        self.engine = engine
+        reads = async_sessionmaker(engine, expire_on_commit=False)
+        writes = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+        self._writer = Writer(writes, max_batch=max_batch)
+        self._reader = Reader(reads)
+        self._users = users.UserReader(reads)
+
+    @classmethod
+    def from_url(cls, database_url: str, *, max_batch: int = 500, **engine_kwargs: Any) -> SqlStore:
+        """Raises InvalidDatabaseUrl; connection problems surface in `start()`."""
+        return cls(create_engine(database_url, **engine_kwargs), max_batch=max_batch)
+
+    @property
+    def stats(self) -> WriterStats:
+        return self._writer.stats
+
+    async def start(self) -> None:
+        """Check the database answers (DatabaseUnavailable otherwise), start the writer."""
+        await check_connection(self.engine)
+        self._writer.start()
+
+    async def close(self) -> None:
+        try:
+            await self._writer.close()
+        finally:
+            await self.engine.dispose()
+
+    async def flush(self) -> None:
+        """Return once every write queued so far (checkpoints included) is committed."""
+        await self._writer.flush()
+
+    async def recover_interrupted(self) -> int:
+        """Call at startup, before serving: every `streaming` reply becomes `interrupted`."""
+        return await self._writer.submit(turns.recover_interrupted)
+
+    # --- the write path of a turn ---------------------------------------------------------
+
+    async def start_turn(
+        self,
+        user_id: str,
+        client_msg_id: str,
+        content: str,
+        conversation_id: str | None,
+        params: dict[str, Any],
+    ) -> TurnRecord:
+        return await self._writer.submit(
+            lambda s: turns.start_turn(s, user_id, client_msg_id, content, conversation_id, params)
+        )
+
+    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
+        self._writer.submit_coalesced(
+            ("checkpoint", reply_id), lambda s: turns.checkpoint_reply(s, reply_id, content, seq)
+        )
+
+    async def finish_reply(self, final: ReplyFinal) -> None:
+        self._writer.discard_coalesced(("checkpoint", final.reply_id))
+        await self._writer.submit(lambda s: turns.finish_reply(s, final))
+
+    async def fail_turn(self, reply_id: str, message: str) -> None:
+        self._writer.discard_coalesced(("checkpoint", reply_id))
+        await self._writer.submit(lambda s: turns.fail_turn(s, reply_id, message))
+
+    async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None:
+        await self._writer.submit(
+            lambda s: turns.rename_conversation(s, conversation_id, user_id, title)
+        )
+
+    async def delete_conversation(self, conversation_id: str, user_id: str) -> None:
+        await self._writer.submit(lambda s: turns.delete_conversation(s, conversation_id, user_id))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def history(self, conversation_id: str, before_message_id: str) -> list[MessageRecord]:
+        return await self._reader.history(conversation_id, before_message_id)
+
+    async def get_message(self, message_id: str) -> MessageRecord | None:
+        return await self._reader.get_message(message_id)
+
+    async def list_conversations(
+        self,
+        user_id: str | None,
+        limit: int,
+        cursor: str | None,
+        query: str | None = None,
+        user_name: str | None = None,
+    ) -> Page:
+        return await self._reader.list_conversations(user_id, limit, cursor, query, user_name)
+
+    async def get_transcript(self, conversation_id: str, user_id: str | None) -> Transcript:
+        return await self._reader.get_transcript(conversation_id, user_id)
+
+    def export_conversations(
+        self, user_id: str | None = None, batch_size: int = 100
+    ) -> AsyncIterator[Transcript]:
+        """Every conversation with its messages, oldest first, read in batches."""
+        return self._reader.export_conversations(user_id, batch_size)
+
+    # --- users, tokens, sessions, audit ---------------------------------------------------
+
+    async def ensure_user(self, name: str, role: Role) -> UserRecord:
+        return await self._writer.submit(lambda s: users.ensure_user(s, name, role))
+
+    async def create_user(
+        self, name: str, role: Role, password_hash: str | None = None
+    ) -> UserAccount:
+        """Raises Conflict when the name is taken, BadRequest for a bad name or role."""
+        return await self._writer.submit(lambda s: users.create_user(s, name, role, password_hash))
+
+    async def get_user(self, user_id: str) -> UserAccount | None:
+        return await self._users.get_user(user_id)
+
+    async def get_user_by_name(self, name: str) -> UserAccount | None:
+        return await self._users.get_user_by_name(name)
+
+    async def list_users(self) -> list[UserAccount]:
+        return await self._users.list_users()
+
+    async def set_password_hash(self, user_id: str, password_hash: str | None) -> None:
+        await self._writer.submit(lambda s: users.set_password_hash(s, user_id, password_hash))
+
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        await self._writer.submit(lambda s: users.set_user_disabled(s, user_id, disabled))
+
+    async def add_api_token(self, user_id: str, token_hash: str, name: str) -> ApiTokenRecord:
+        return await self._writer.submit(
+            lambda s: users.add_api_token(s, user_id, token_hash, name)
+        )
+
+    async def user_by_token_hash(self, token_hash: str) -> UserRecord | None:
+        """The user of an unrevoked token (None if revoked, unknown or the user is disabled).
+        Records `last_used_at` in the background (coalesced)."""
+        user = await self._users.user_by_token_hash(token_hash)
+        if user is not None:
+            when = utcnow()
+            self._writer.submit_coalesced(
+                ("touch", token_hash), lambda s: users.touch_token(s, token_hash, when)
+            )
+        return user
+
+    async def list_api_tokens(self, user_id: str) -> list[ApiTokenRecord]:
+        return await self._users.list_api_tokens(user_id)
+
+    async def revoke_tokens(self, user_id: str, token_id: str | None = None) -> int:
+        """Revoke every live token of the user (or only `token_id`); return how many."""
+        return await self._writer.submit(lambda s: users.revoke_tokens(s, user_id, token_id))
+
+    async def add_audit(self, actor_user_id: str | None, action: str, target: str | None) -> None:
+        await self._writer.submit(lambda s: users.add_audit(s, actor_user_id, action, target))
+
+    async def list_audit(self, limit: int = 50, cursor: str | None = None) -> AuditPage:
+        return await self._users.list_audit(limit, cursor)
+
+    async def create_web_session(
+        self, session_id: str, user_id: str, csrf_hash: str, expires_at: datetime
+    ) -> None:
+        await self._writer.submit(
+            lambda s: users.create_web_session(s, session_id, user_id, csrf_hash, expires_at)
+        )
+
+    async def get_web_session(self, session_id: str) -> WebSessionRecord | None:
+        return await self._users.get_web_session(session_id)
+
+    async def delete_web_session(self, session_id: str) -> None:
+        await self._writer.submit(lambda s: users.delete_web_sessions(s, session_id, None, False))
+
+    async def delete_user_web_sessions(self, user_id: str) -> int:
+        return await self._writer.submit(
+            lambda s: users.delete_web_sessions(s, None, user_id, False)
+        )
+
+    async def purge_expired_web_sessions(self) -> int:
+        return await self._writer.submit(lambda s: users.delete_web_sessions(s, None, None, True))
+
+
+def _conforms(store: SqlStore) -> Store:  # mypy checks SqlStore against the protocol here
+    return store
+
+
+__all__ = ["SqlStore"]

@@ -1,0 +1,123 @@
+"""Errors of the OpenAI-compatible routes, in OpenAI's shape: {"error": {message, type, code}}.
+
+The app's own handlers answer in the contract's shape, so this router converts its errors
+itself, in a route class (exception handlers belong to the app, not to a router).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tickertape.engine.types import EngineError
+
+log = logging.getLogger(__name__)
+
+# contract error code -> (HTTP status, OpenAI error type, OpenAI error code)
+_BY_CODE: dict[str, tuple[int, str, str]] = {
+    "bad_request": (400, "invalid_request_error", "invalid_value"),
+    "too_long": (400, "invalid_request_error", "context_length_exceeded"),
+    "not_found": (404, "invalid_request_error", "not_found"),
+    "conflict": (409, "invalid_request_error", "conflict"),
+    "rate_limited": (429, "rate_limit_error", "rate_limit_exceeded"),
+    "overloaded": (503, "server_error", "overloaded"),
+    "internal": (500, "server_error", "internal_error"),
+}
+_BY_STATUS = {401: "invalid_api_key", 403: "forbidden", 404: "not_found", 405: "not_allowed"}
+
+
+class OpenAIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        retry_after_ms: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.param = param
+        self.retry_after_ms = retry_after_ms
+
+    @classmethod
+    def from_code(cls, code: str, message: str, retry_after_ms: int | None = None) -> OpenAIError:
+        status, type_, openai_code = _BY_CODE.get(code, _BY_CODE["internal"])
+        return cls(status, message, type_=type_, code=openai_code, retry_after_ms=retry_after_ms)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> JSONResponse:
+        headers: dict[str, str] = {}
+        if self.retry_after_ms is not None:
+            # retry-after-ms is what the openai clients read first; Retry-After for the rest.
+            headers["retry-after-ms"] = str(self.retry_after_ms)
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_ms / 1000)))
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
+
+
+def from_engine_error(exc: EngineError) -> OpenAIError:
+    return OpenAIError.from_code(exc.code, exc.message, exc.retry_after_ms)
+
+
+def _from_validation(exc: RequestValidationError) -> OpenAIError:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    param = ".".join(loc) or None
+    return OpenAIError(
+        400, f"{param}: {message}" if param else message, code="invalid_value", param=param
+    )
+
+
+def _from_http(exc: HTTPException) -> OpenAIError:
+    error = OpenAIError(exc.status_code, str(exc.detail), code=_BY_STATUS.get(exc.status_code))
+    if exc.status_code >= 500:
+        error.type = "server_error"
+    return error
+
+
+class OpenAIRoute(APIRoute):
+    """Every failure of these routes leaves as an OpenAI-shaped error."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except OpenAIError as exc:
+                return exc.response()
+            except RequestValidationError as exc:
+                return _from_validation(exc).response()
+            except HTTPException as exc:
+                response = _from_http(exc).response()
+                response.headers.update(exc.headers or {})
+                return response
+            except EngineError as exc:
+                log.warning("openai route: engine error %s: %s", exc.code, exc.message)
+                return from_engine_error(exc).response()
+
+        return route

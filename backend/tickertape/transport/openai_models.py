@@ -1,0 +1,196 @@
+"""OpenAI chat-completions shapes: the request fields we honor, and the response objects.
+
+Unknown request fields are ignored (clients send defaults such as `frequency_penalty: 0`);
+fields that would change the answer and that we cannot honor (`n` > 1, tools, logprobs)
+are refused with 400 rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tickertape.engine.types import (
+    ChatMessage,
+    FinishReason,
+    GenerationResult,
+    SamplingParams,
+)
+
+MAX_STOP_STRINGS = 4
+MAX_STOP_CHARS = 64
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    # "developer" is OpenAI's newer name for the system role.
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+
+    def to_chat(self) -> ChatMessage:
+        text = (
+            self.content
+            if isinstance(self.content, str)
+            else "".join(part.text for part in self.content)
+        )
+        role: Literal["system", "user", "assistant"] = (
+            "system" if self.role == "developer" else self.role
+        )
+        return ChatMessage(role=role, content=text)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=-1, description="extension (vLLM): 0 or -1 = off")
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(None, max_length=256)
+    store: bool = Field(False, description="extension: keep the exchange as a conversation")
+    tools: list[Any] | None = None
+    logprobs: bool | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _only_one_choice(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
+            raise ValueError("only n=1 is supported")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        strings = [value] if isinstance(value, str) else value or []
+        if len(strings) > MAX_STOP_STRINGS:
+            raise ValueError(f"at most {MAX_STOP_STRINGS} stop sequences")
+        if any(not 1 <= len(s) <= MAX_STOP_CHARS for s in strings):
+            raise ValueError(f"each stop sequence must be 1 to {MAX_STOP_CHARS} characters")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _no_tools(cls, value: list[Any] | None) -> list[Any] | None:
+        if value:
+            raise ValueError("tools are not supported")
+        return value
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("logprobs are not supported")
+        return value
+
+    def chat_messages(self) -> list[ChatMessage]:
+        return [m.to_chat() for m in self.messages]
+
+    def requested_max_tokens(self) -> int | None:
+        # max_completion_tokens is the newer name; it wins when both are sent.
+        return self.max_completion_tokens or self.max_tokens
+
+    def sampling(self, max_tokens: int) -> SamplingParams:
+        """Our SamplingParams; fields the client left out keep the server's defaults."""
+        defaults = SamplingParams()
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=defaults.temperature if self.temperature is None else self.temperature,
+            top_p=defaults.top_p if self.top_p is None else self.top_p,
+            top_k=max(0, self.top_k) if self.top_k is not None else defaults.top_k,
+            stop=stop,
+            seed=self.seed,
+        )
+
+
+def openai_finish_reason(reason: FinishReason) -> str:
+    # OpenAI knows no "stopped": a reply cut short on request ended normally for the client.
+    return "length" if reason is FinishReason.LENGTH else "stop"
+
+
+def usage_object(result: GenerationResult) -> dict[str, int]:
+    prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def completion_object(
+    reply_id: str, model: str, text: str, result: GenerationResult
+) -> dict[str, Any]:
+    return {
+        "id": reply_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": openai_finish_reason(result.finish_reason),
+                "logprobs": None,
+            }
+        ],
+        "usage": usage_object(result),
+    }
+
+
+class ChunkFactory:
+    """`chat.completion.chunk` objects of one streamed reply (same id and created)."""
+
+    def __init__(self, reply_id: str, model: str, include_usage: bool) -> None:
+        self._head = {
+            "id": reply_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        self._include_usage = include_usage
+
+    def _chunk(self, delta: dict[str, str], finish_reason: str | None) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            **self._head,
+            "choices": [
+                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+            ],
+        }
+        if self._include_usage:
+            chunk["usage"] = None  # as OpenAI does: only the last chunk carries usage
+        return chunk
+
+    def role(self) -> dict[str, Any]:
+        return self._chunk({"role": "assistant", "content": ""}, None)
+
+    def text(self, text: str) -> dict[str, Any]:
+        return self._chunk({"content": text}, None)
+
+    def finish(self, result: GenerationResult) -> dict[str, Any]:
+        return self._chunk({}, openai_finish_reason(result.finish_reason))
+
+    def usage(self, result: GenerationResult) -> dict[str, Any] | None:
+        if not self._include_usage:
+            return None
+        return {**self._head, "choices": [], "usage": usage_object(result)}

@@ -1,0 +1,68 @@
+// JSON over HTTP with the caller's credentials. A 401 shows the sign-in panel and retries
+// the request once after a successful sign-in.
+
+import { authHeaders, requireLogin, signOut } from './auth.js';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function request(path, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json', ...authHeaders(method) };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  return fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+}
+
+async function toError(res) {
+  const data = await res.json().catch(() => null);
+  const err = data?.error ?? {};
+  return new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText);
+}
+
+export async function apiFetch(path, options = {}, { raw = false } = {}) {
+  let res = await request(path, options);
+  if (res.status === 401) {
+    signOut();
+    await requireLogin('Your session is missing or has expired. Sign in to continue.');
+    res = await request(path, options);
+  }
+  if (!res.ok) throw await toError(res);
+  if (raw) return res;
+  if (res.status === 204) return null;
+  return res.json();
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+const enc = encodeURIComponent;
+
+export const conversationsApi = {
+  list: ({ limit = 50, cursor } = {}) => apiFetch(`/api/conversations${query({ limit, cursor })}`),
+  get: (id) => apiFetch(`/api/conversations/${enc(id)}`),
+  rename: (id, title) => apiFetch(`/api/conversations/${enc(id)}`, { method: 'PATCH', body: { title } }),
+  remove: (id) => apiFetch(`/api/conversations/${enc(id)}`, { method: 'DELETE' }),
+};
+
+export const adminApi = {
+  list: ({ q, user, limit, cursor, since, until } = {}) =>
+    apiFetch(`/api/admin/conversations${query({ q, user, limit, cursor, since, until })}`),
+  get: (id) => apiFetch(`/api/admin/conversations/${enc(id)}`),
+  exportJsonl: async () => (await apiFetch('/api/admin/export?format=jsonl', {}, { raw: true })).blob(),
+};

@@ -1,0 +1,267 @@
+"""RemoteEngine against a real (fault-injecting) upstream on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from typing import Any
+
+import pytest
+
+from tickertape.engine.remote import RemoteEngine
+from tickertape.engine.remote_sse import SSEDecoder
+from tickertape.engine.remote_stream import ReplyCollector
+from tickertape.engine.types import (
+    ChatMessage,
+    EngineOverloaded,
+    EngineUnavailable,
+    FinishEvent,
+    FinishReason,
+    GenerationResult,
+    PromptTooLong,
+    QueuedEvent,
+    SamplingParams,
+    StreamEvent,
+    TextEvent,
+    Timing,
+    Usage,
+)
+
+MODEL = "fault-model"  # what tests/remote/conftest.py's upstream lists first
+CONTEXT = 4096  # its max_model_len
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def collect(stream: Any) -> tuple[list[StreamEvent], str, GenerationResult]:
+    events: list[StreamEvent] = []
+    async with asyncio.timeout(10):
+        async for event in stream:
+            events.append(event)
+    text = "".join(e.text for e in events if isinstance(e, TextEvent))
+    finish = events[-1]
+    assert isinstance(finish, FinishEvent)
+    assert sum(isinstance(e, FinishEvent) for e in events) == 1
+    return events, text, finish.result
+
+
+async def ask(
+    engine: RemoteEngine, content: str, params: SamplingParams | None = None
+) -> tuple[str, GenerationResult]:
+    params = params or SamplingParams()
+    prompt = await engine.prepare([ChatMessage("user", content)], params)
+    _, text, result = await collect(engine.submit(uuid.uuid4().hex, "u1", prompt, params))
+    return text, result
+
+
+async def test_discovers_model_and_context(engine: RemoteEngine, upstream: Any) -> None:
+    assert engine.model_name == MODEL
+    assert engine.context_length == CONTEXT
+    assert engine.alive
+    assert upstream.auth_headers[0] == "Bearer sk-test"
+
+
+async def test_normal_stream_maps_params_and_usage(engine: RemoteEngine, upstream: Any) -> None:
+    params = SamplingParams(
+        max_tokens=9, temperature=0.2, top_p=0.9, top_k=5, stop=("\n\n", "END"), seed=42
+    )
+    text, result = await ask(engine, "normal", params)
+    assert text == "Hello world"
+    assert result.finish_reason is FinishReason.STOP
+    assert result.usage == Usage(prompt_tokens=7, completion_tokens=4)
+    assert result.timing.ttft_ms > 0
+    assert result.timing.total_ms >= result.timing.ttft_ms
+    body = upstream.requests[-1]
+    assert body["model"] == MODEL
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"] == [{"role": "user", "content": "normal"}]
+    assert (body["max_tokens"], body["temperature"], body["top_p"]) == (9, 0.2, 0.9)
+    assert (body["top_k"], body["stop"], body["seed"]) == (5, ["\n\n", "END"], 42)
+
+
+async def test_defaults_omit_optional_fields(engine: RemoteEngine, upstream: Any) -> None:
+    await ask(engine, "normal")
+    assert not {"top_k", "stop", "seed"} & upstream.requests[-1].keys()
+
+
+FAULTS = [
+    # mode, finish reason, error code, text kept
+    ("length", FinishReason.LENGTH, None, "Hel"),
+    ("garbage", FinishReason.STOP, None, "Hello"),
+    ("nonjson", FinishReason.ERROR, "internal", "Hel"),
+    ("errorevent", FinishReason.ERROR, "internal", "Hel"),
+    ("cut", FinishReason.ERROR, "internal", "Hello"),
+    ("eof", FinishReason.ERROR, "internal", "Hello"),
+    ("slow", FinishReason.ERROR, "overloaded", ""),
+    ("stall", FinishReason.ERROR, "internal", "Hel"),
+    ("429", FinishReason.ERROR, "rate_limited", ""),
+    ("500", FinishReason.ERROR, "internal", ""),
+    ("503", FinishReason.ERROR, "overloaded", ""),
+    ("400ctx", FinishReason.ERROR, "too_long", ""),
+    ("400", FinishReason.ERROR, "bad_request", ""),
+]
+
+
+@pytest.mark.parametrize(("mode", "reason", "code", "kept"), FAULTS, ids=[f[0] for f in FAULTS])
+async def test_fault_then_next_request_works(
+    engine: RemoteEngine, mode: str, reason: FinishReason, code: str | None, kept: str
+) -> None:
+    text, result = await ask(engine, mode)
+    assert (result.finish_reason, result.error_code, text) == (reason, code, kept)
+    if code is not None:
+        assert result.error_message
+    text, result = await ask(engine, "normal")
+    assert (text, result.finish_reason) == ("Hello world", FinishReason.STOP)
+    assert engine.alive
+
+
+async def test_retry_after(engine: RemoteEngine) -> None:
+    _, result = await ask(engine, "429")
+    assert getattr(result, "retry_after_ms", None) == 2000
+    _, result = await ask(engine, "429bare")
+    assert getattr(result, "retry_after_ms", None) == 1000  # the contract always gives one
+    _, result = await ask(engine, "503")
+    assert (result.error_code, getattr(result, "retry_after_ms", None)) == ("overloaded", 3000)
+
+
+async def test_stop_closes_upstream_stream(engine: RemoteEngine, upstream: Any) -> None:
+    params = SamplingParams()
+    prompt = await engine.prepare([ChatMessage("user", "endless")], params)
+    stream = engine.submit("r-stop", "u1", prompt, params)
+    events = aiter(stream)
+    first = await asyncio.wait_for(anext(events), 5)
+    assert isinstance(first, TextEvent)
+    engine.stop("r-stop")
+    _rest, text, result = await collect(events)
+    assert result.finish_reason is FinishReason.STOPPED
+    assert first.text + text == "Hello"
+    await asyncio.wait_for(upstream.disconnected.wait(), 5)
+    assert (await ask(engine, "normal"))[0] == "Hello world"
+    engine.stop("r-stop")  # a finished reply: nothing happens
+
+
+async def test_concurrency_limit_queues(upstream: Any) -> None:
+    engine = RemoteEngine(upstream.url, MODEL, timeout_s=5.0, max_concurrency=1, max_waiting=1)
+    await engine.start()
+    try:
+        params = SamplingParams()
+        prompt = await engine.prepare([ChatMessage("user", "hold")], params)
+        first = engine.submit("a", "u1", prompt, params)
+        second = engine.submit("b", "u1", prompt, params)
+        with pytest.raises(EngineOverloaded):
+            engine.submit("c", "u1", prompt, params)
+        first_events = aiter(first)
+        assert isinstance(await asyncio.wait_for(anext(first_events), 5), TextEvent)
+        second_events = aiter(second)
+        assert await asyncio.wait_for(anext(second_events), 5) == QueuedEvent(0)
+        assert engine.stats().waiting == 1
+        assert engine.stats().running == 1
+        upstream.release.set()
+        _, text_a, result_a = await collect(first_events)
+        _, text_b, result_b = await collect(second_events)
+        assert (result_a.finish_reason, result_b.finish_reason) == (FinishReason.STOP,) * 2
+        assert "Hel" + text_a == text_b == "Hello"
+        assert result_b.timing.queued_ms > 0
+    finally:
+        await engine.close()
+
+
+async def test_close_stops_in_flight_replies(upstream: Any) -> None:
+    engine = RemoteEngine(upstream.url, MODEL, timeout_s=5.0)
+    await engine.start()
+    params = SamplingParams()
+    prompt = await engine.prepare([ChatMessage("user", "endless")], params)
+    events = aiter(engine.submit("r1", "u1", prompt, params))
+    assert isinstance(await asyncio.wait_for(anext(events), 5), TextEvent)
+    await engine.close()
+    _, _, result = await collect(events)
+    assert result.finish_reason is FinishReason.STOPPED
+    assert not engine.alive
+    await asyncio.wait_for(upstream.disconnected.wait(), 5)
+    with pytest.raises(EngineUnavailable):
+        engine.submit("r2", "u1", prompt, params)
+
+
+async def test_upstream_auth_failure_is_fatal(engine: RemoteEngine) -> None:
+    _, result = await ask(engine, "401")
+    assert (result.finish_reason, result.error_code) == (FinishReason.ERROR, "internal")
+    assert not engine.alive
+    assert engine.stats().error
+
+
+async def test_unreachable_upstream() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    with pytest.raises(EngineUnavailable):
+        await RemoteEngine(url, None, timeout_s=2.0).start()
+
+
+async def test_upstream_going_away_is_overloaded(upstream: Any) -> None:
+    engine = RemoteEngine(upstream.url + "/v1/", MODEL, timeout_s=2.0)
+    await engine.start()
+    try:
+        await upstream.close()
+        text, result = await ask(engine, "normal")
+        assert (text, result.error_code) == ("", "overloaded")
+        assert getattr(result, "retry_after_ms", None)
+    finally:
+        await engine.close()
+
+
+async def test_prepare_truncates_by_known_context(engine: RemoteEngine) -> None:
+    long = "x" * 8000  # ~2000 tokens by the estimate
+    history = [
+        ChatMessage("system", "be brief"),
+        ChatMessage("user", long),
+        ChatMessage("assistant", long),
+        ChatMessage("user", "latest"),
+    ]
+    prompt = await engine.prepare(history, SamplingParams(max_tokens=256))
+    assert prompt.token_ids is None
+    assert prompt.dropped_messages == 1
+    assert [m.content for m in prompt.messages] == ["be brief", long, "latest"]
+    assert 2000 < prompt.prompt_tokens < CONTEXT
+    with pytest.raises(PromptTooLong):
+        await engine.prepare([ChatMessage("user", "x" * 20000)], SamplingParams())
+
+
+async def test_unknown_context_leaves_truncation_upstream(upstream: Any) -> None:
+    engine = RemoteEngine(upstream.url, "other-model")
+    await engine.start()
+    try:
+        prompt = await engine.prepare([ChatMessage("user", "x" * 100_000)], SamplingParams())
+        assert prompt.dropped_messages == 0
+        assert prompt.prompt_tokens > 25_000
+    finally:
+        await engine.close()
+
+
+async def test_collector_merges_text_for_a_slow_reader() -> None:
+    collector = ReplyCollector("r1")
+    for piece in ["a", "b", "c"]:
+        collector.push(piece)
+    result = GenerationResult(FinishReason.STOP, Usage(1, 3), Timing())
+    collector.finish(result)
+    collector.push("late")  # after the finish: dropped
+    assert not collector.finish(result)
+    events = [event async for event in collector]
+    assert events == [TextEvent("abc"), FinishEvent(result)]
+
+
+def test_sse_decoder_follows_the_spec() -> None:
+    decoder = SSEDecoder()
+    lines = [
+        ": comment",
+        "event: x",
+        "data: one",
+        "data:two",
+        "garbage",
+        "",
+        "",
+        "data: [DONE]",
+        "",
+    ]
+    assert [p for line in lines if (p := decoder.feed(line)) is not None] == ["one\ntwo", "[DONE]"]
