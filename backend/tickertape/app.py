@@ -14,9 +14,11 @@ from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
 from tickertape.chat.limits import RateLimiter
 from tickertape.chat.reply_log import ReplyHub
 from tickertape.chat.service import ChatService
+from tickertape.metrics import Metrics
 from tickertape.settings import Settings
-from tickertape.transport import health, http_api, ws
+from tickertape.transport import health, http_api, metrics_route, ws
 from tickertape.transport.http_errors import install_error_handlers
+from tickertape.transport.metrics_route import HttpMetrics
 from tickertape.transport.pages import CONTENT_SECURITY_POLICY, mount_frontend
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine_started = False
     app.state.connections = set()
+    app.state.metrics = Metrics()
     app.state.handshake_limiter = RateLimiter(settings.handshakes_per_minute)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     app.include_router(http_api.router)
     app.include_router(ws.router)
     _include_optional_routers(app)
     mount_frontend(app)
+    app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -72,8 +77,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await engine.start()
     app.state.engine_started = True
     log.info("model %s loaded", engine.model_name)
+    metrics: Metrics = app.state.metrics
+    metrics.watch_engine(engine.stats)
     app.state.chat_service = ChatService(
-        settings, engine, store, ReplyHub(settings.resume_retention_s)
+        settings, engine, store, ReplyHub(settings.resume_retention_s), metrics
     )
     try:
         yield

@@ -77,7 +77,7 @@ async def test_stop_ends_reply_as_stopped(live_server: ServerProcess) -> None:
         accepted = await c.chat("Write a long story.", msg_id(), params=LONG)
         first = await c.recv_type("token")
         await c.send({"type": "stop", "reply_id": accepted["reply_id"]})
-        text, _, end = await c.collect_reply(accepted["reply_id"])
+        text, _, end = await c.collect_reply(accepted["reply_id"], after_seq=first["seq"])
     assert end["finish_reason"] == "stopped"
     assert end["usage"]["completion_tokens"] < LONG["max_tokens"]
     with live_server.http() as http:
@@ -157,10 +157,12 @@ async def test_second_reply_in_one_conversation_conflicts(live_server: ServerPro
                 "conversation_id": first["conversation_id"],
             }
         )
-        error = await c.recv_type("error")
+        error = await c.recv_type("error", skip=("queued", "token"))
         assert error["code"] == "conflict"
+        assert error["ref"]
         await c.send({"type": "stop", "reply_id": first["reply_id"]})
-        await c.recv_type("end")
+        end = await c.recv_type("end", skip=("queued", "token"))
+        assert end["finish_reason"] == "stopped"
 
 
 async def test_unknown_ids_are_not_found(live_server: ServerProcess) -> None:

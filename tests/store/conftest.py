@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -100,10 +101,36 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> str:
+    """A database migrated to head once per session; tests get copies of it."""
+    name = "tickertape_template"
+    common = ("-h", "127.0.0.1", "-p", str(pg_server.port), "-U", "postgres")
+    pg_server.run(str(pg_server.bindir / "createdb"), *common, name)
+    asyncio.run(upgrade_to_head(pg_server.url(name), lambda _line: None))
+    return name
+
+
 @pytest.fixture
-async def migrated_url(db_url: str) -> str:
-    await upgrade_to_head(db_url, lambda _line: None)
-    return db_url
+def pg_migrated_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    common = ("-h", "127.0.0.1", "-p", str(pg_server.port), "-U", "postgres")
+    pg_server.run(str(pg_server.bindir / "createdb"), *common, "-T", pg_template, name)
+    yield pg_server.url(name)
+    pg_server.run(str(pg_server.bindir / "dropdb"), *common, "--force", name)
+
+
+@pytest.fixture
+async def migrated_sqlite(sqlite_url: str) -> str:
+    await upgrade_to_head(sqlite_url, lambda _line: None)
+    return sqlite_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_url(request: pytest.FixtureRequest) -> str:
+    """A database at head: a SQLite file, then (marker `postgres`) a PostgreSQL database."""
+    fixture = "migrated_sqlite" if request.param == "sqlite" else "pg_migrated_url"
+    return str(request.getfixturevalue(fixture))
 
 
 @pytest.fixture
@@ -114,9 +141,3 @@ async def store(migrated_url: str) -> AsyncIterator[SqlStore]:
         yield s
     finally:
         await s.close()
-
-
-@pytest.fixture
-async def migrated_sqlite(sqlite_url: str) -> str:
-    await upgrade_to_head(sqlite_url, lambda _line: None)
-    return sqlite_url

@@ -31,7 +31,8 @@ def _tables(connection: Connection) -> set[str]:
 async def test_models_and_migrations_agree(db_url: str) -> None:
     lines: list[str] = []
     await upgrade_to_head(db_url, lines.append)  # from inside the running event loop
-    assert len(lines) == 1 and lines[0].startswith("applying 0001_initial: initial schema ... ok (")
+    assert len(lines) == 1
+    assert lines[0].startswith("applying 0001_initial: initial schema ... ok (")
     engine = create_engine(db_url)
     try:
         async with engine.connect() as conn:
@@ -93,7 +94,8 @@ async def test_unreachable_databases_are_typed_one_line_errors(tmp_path: Path) -
     for url in bad:
         with pytest.raises(DatabaseUnavailable) as info:
             await upgrade_to_head(url, lambda _: None)
-        assert "\n" not in str(info.value) and str(info.value)
+        assert "\n" not in str(info.value)
+        assert str(info.value)
         store = SqlStore.from_url(url)
         with pytest.raises(DatabaseUnavailable):
             await store.start()

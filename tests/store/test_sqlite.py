@@ -104,11 +104,12 @@ async def test_checkpoints_survive_a_killed_process(migrated_sqlite: str, tmp_pa
         asyncio.run(main())
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    assert done.returncode == 9, done.stderr
-    reply_id = done.stdout.strip()
+    out, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 9, err.decode()
+    reply_id = out.decode().strip()
     store = SqlStore.from_url(migrated_sqlite)
     await store.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -10,13 +11,14 @@ from tests.store.helpers import count_commits, final
 from tickertape.store.errors import BadRequest, StoreClosed
 from tickertape.store.sql_store import SqlStore
 from tickertape.store.turns import derive_title
-from tickertape.store.types import Conflict, NotFound
+from tickertape.store.types import Conflict, NotFound, TurnRecord
 
 
 async def test_start_turn_creates_conversation_and_streaming_reply(store: SqlStore) -> None:
     alice = await store.ensure_user("alice", "user")
     turn = await store.start_turn(alice.id, "m1", "Hello\n  there,   world", None, {"seed": 7})
-    assert turn.created and turn.client_msg_id == "m1"
+    assert turn.created
+    assert turn.client_msg_id == "m1"
     transcript = await store.get_transcript(turn.conversation_id, alice.id)
     assert transcript.summary.title == "Hello there, world"
     assert transcript.summary.message_count == 2
@@ -34,7 +36,8 @@ async def test_start_turn_creates_conversation_and_streaming_reply(store: SqlSto
         "",
         0,
     )
-    assert reply.created_at.tzinfo is not None and reply.created_at.utcoffset().total_seconds() == 0
+    assert reply.created_at.tzinfo is not None
+    assert reply.created_at.utcoffset() == timedelta(0)
     assert await store.history(turn.conversation_id, turn.reply_id) == [user_msg]
 
 
@@ -67,7 +70,9 @@ async def test_client_msg_id_is_per_user(store: SqlStore) -> None:
     bob = await store.ensure_user("bob", "user")
     a = await store.start_turn(alice.id, "x", "hi", None, {})
     b = await store.start_turn(bob.id, "x", "hi", None, {})
-    assert a.created and b.created and a.conversation_id != b.conversation_id
+    assert a.created
+    assert b.created
+    assert a.conversation_id != b.conversation_id
 
 
 async def test_other_users_or_missing_conversation_is_not_found(store: SqlStore) -> None:
@@ -98,7 +103,8 @@ async def test_conflict_while_a_reply_streams_then_next_turn(store: SqlStore) ->
     assert (await store.get_transcript(turn.conversation_id, alice.id)).summary.message_count == 2
     await store.finish_reply(final(turn.reply_id, "Hello!", 2))
     nxt = await store.start_turn(alice.id, "a2", "again", turn.conversation_id, {})
-    assert nxt.created and nxt.conversation_id == turn.conversation_id
+    assert nxt.created
+    assert nxt.conversation_id == turn.conversation_id
     history = await store.history(turn.conversation_id, nxt.reply_id)
     assert [(m.role, m.content) for m in history] == [
         ("user", "hi"),
@@ -107,7 +113,8 @@ async def test_conflict_while_a_reply_streams_then_next_turn(store: SqlStore) ->
     ]
     # a retry of an in-flight turn is not a conflict: it is the same turn
     retry = await store.start_turn(alice.id, "a2", "again", turn.conversation_id, {})
-    assert not retry.created and retry.reply_id == nxt.reply_id
+    assert not retry.created
+    assert retry.reply_id == nxt.reply_id
 
 
 async def test_finish_reply_is_durable(migrated_url: str) -> None:
@@ -179,7 +186,8 @@ async def test_checkpoints_coalesce_and_never_go_backwards(store: SqlStore) -> N
     store.checkpoint_reply(turn.reply_id, "old", 3)  # older than what is stored: ignored
     await store.flush()
     reply = await store.get_message(turn.reply_id)
-    assert reply is not None and (reply.content, reply.seq) == ("x" * 200, 200)
+    assert reply is not None
+    assert (reply.content, reply.seq) == ("x" * 200, 200)
     await store.finish_reply(final(turn.reply_id, "final", 201))
     store.checkpoint_reply(turn.reply_id, "late", 202)  # after the end: ignored
     await store.flush()
@@ -227,7 +235,7 @@ async def test_a_failing_op_does_not_fail_its_batch(store: SqlStore) -> None:
     assert isinstance(bad3, BadRequest)
     assert sorted(type(r).__name__ for r in (carol, carol2)) == ["Conflict", "UserAccount"]
     for good in (ok1, ok2):
-        assert not isinstance(good, BaseException)
+        assert isinstance(good, TurnRecord)
         assert (
             await store.get_transcript(good.conversation_id, alice.id)
         ).summary.message_count == 2
@@ -239,7 +247,8 @@ async def test_fail_turn_and_unknown_reply(store: SqlStore) -> None:
     turn = await store.start_turn(alice.id, "a1", "hi", None, {})
     await store.fail_turn(turn.reply_id, "engine unavailable")
     reply = await store.get_message(turn.reply_id)
-    assert reply is not None and (reply.status, reply.finish_reason) == ("error", "error")
+    assert reply is not None
+    assert (reply.status, reply.finish_reason) == ("error", "error")
     with pytest.raises(NotFound):
         await store.finish_reply(final("f" * 32, "x", 1))
     with pytest.raises(NotFound):
@@ -274,5 +283,20 @@ def test_derive_title() -> None:
     assert derive_title("  hello\n\tworld  ") == "hello world"
     assert derive_title("\n \n") == "New conversation"
     long = derive_title("word " * 40)
-    assert len(long) <= 61 and long.endswith("…") and "\n" not in long
+    assert len(long) <= 61
+    assert long.endswith("…")
+    assert "\n" not in long
     assert derive_title("x" * 100) == "x" * 60 + "…"
+
+
+async def test_commit_observer_and_queue_depth(store: SqlStore) -> None:
+    seen: list[float] = []
+    store.observe_commits(seen.append)
+    alice = await store.ensure_user("alice", "user")
+    turn = await store.start_turn(alice.id, "a1", "hi", None, {})
+    store.checkpoint_reply(turn.reply_id, "x", 1)
+    assert store.queue_depth() == 1
+    await store.flush()
+    assert store.queue_depth() == 0
+    assert len(seen) >= 3
+    assert all(s >= 0 for s in seen)

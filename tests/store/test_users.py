@@ -27,8 +27,10 @@ async def test_users(store: SqlStore) -> None:
     with pytest.raises(BadRequest):
         await store.create_user("eve", "root")  # type: ignore[arg-type]
     account = await store.get_user_by_name("bob")
-    assert account is not None and account.password_hash == "argon2-hash"
-    assert account.record.name == "bob" and account.created_at.tzinfo is not None
+    assert account is not None
+    assert account.password_hash == "argon2-hash"
+    assert account.record.name == "bob"
+    assert account.created_at.tzinfo is not None
     await store.set_password_hash(bob.id, "new-hash")
     assert (await store.get_user(bob.id)).password_hash == "new-hash"  # type: ignore[union-attr]
     with pytest.raises(NotFound):
@@ -68,7 +70,9 @@ async def test_web_sessions(store: SqlStore) -> None:
     await store.create_web_session(sha("cookie"), bob.id, sha("csrf"), soon)
     await store.create_web_session(sha("old"), bob.id, sha("csrf"), utcnow() - timedelta(seconds=1))
     session = await store.get_web_session(sha("cookie"))
-    assert session is not None and session.user == bob.record and session.csrf_hash == sha("csrf")
+    assert session is not None
+    assert session.user == bob.record
+    assert session.csrf_hash == sha("csrf")
     assert session.expires_at == soon
     assert await store.get_web_session(sha("old")) is None  # expired
     assert await store.purge_expired_web_sessions() == 1
@@ -91,7 +95,8 @@ async def test_audit_log_pages_newest_first(store: SqlStore) -> None:
         cursor = page.next_cursor
         if cursor is None:
             break
-    assert len(seen) == 13 and seen[0].action == "server.start"
+    assert len(seen) == 13
+    assert seen[0].action == "server.start"
     assert [e.id for e in seen] == sorted((e.id for e in seen), reverse=True)
     with pytest.raises(BadRequest):
         await store.list_audit(5, "x")

@@ -27,13 +27,15 @@ class Client:
         frame: dict[str, Any] = json.loads(raw)
         return frame
 
-    async def recv_type(self, *types: str, timeout: float = FRAME_TIMEOUT_S) -> dict[str, Any]:
-        """The next frame of one of `types`, skipping `queued` frames only."""
+    async def recv_type(
+        self, *types: str, skip: tuple[str, ...] = ("queued",), timeout: float = FRAME_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """The next frame of one of `types`, skipping only frames of the types in `skip`."""
         while True:
             frame = await self.recv(timeout)
             if frame["type"] in types:
                 return frame
-            assert frame["type"] == "queued", f"unexpected frame {frame}"
+            assert frame["type"] in skip, f"unexpected frame {frame}"
 
     async def chat(self, content: str, client_msg_id: str, **fields: Any) -> dict[str, Any]:
         await self.send(
@@ -42,23 +44,24 @@ class Client:
         return await self.recv_type("accepted", "error")
 
     async def collect_reply(
-        self, reply_id: str
+        self, reply_id: str, after_seq: int = 0
     ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         """Read the reply's frames to its `end`; check seq has no gap and no repeat."""
         text, tokens = "", []
+        last_seq = after_seq
         while True:
             frame = await self.recv_type("token", "end", "snapshot")
             assert frame["reply_id"] == reply_id
             if frame["type"] == "snapshot":
                 text = frame["text"]
-                tokens.append(frame)
+                last_seq = frame["seq"]
                 continue
             if frame["type"] == "end":
                 return text, tokens, frame
-            expected = (tokens[-1]["seq"] + 1) if tokens else 1
-            assert frame["seq"] == expected, f"seq {frame['seq']} after {expected - 1}"
+            assert frame["seq"] == last_seq + 1, f"seq {frame['seq']} after {last_seq}"
             assert frame["text"], "empty token text"
             text += frame["text"]
+            last_seq = frame["seq"]
             tokens.append(frame)
 
 

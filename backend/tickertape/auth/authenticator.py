@@ -69,7 +69,9 @@ class Authenticator:
 
     @property
     def cookie_name(self) -> str:
-        return "__Host-tickertape_session" if self._settings.secure_cookies else "tickertape_session"
+        return (
+            "__Host-tickertape_session" if self._settings.secure_cookies else "tickertape_session"
+        )
 
     async def user_for_token(self, token: str) -> UserRecord | None:
         if self.mode == "none":

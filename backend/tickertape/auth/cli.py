@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TextIO
 
 from tickertape.auth.accounts import AccountStore
-from tickertape.auth.credentials import check_new_password, hash_password, new_api_token
 from tickertape.auth.authenticator import hash_token
+from tickertape.auth.credentials import check_new_password, hash_password, new_api_token
 from tickertape.settings import Settings
-from tickertape.store.records import UserAccount
 from tickertape.store.errors import BadRequest, Conflict, NotFound, StoreError
+from tickertape.store.records import UserAccount
 
 EXIT_OK = 0
 EXIT_FAIL = 1

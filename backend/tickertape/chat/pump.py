@@ -18,6 +18,7 @@ from tickertape.engine.types import (
     Timing,
     Usage,
 )
+from tickertape.metrics import Metrics
 from tickertape.settings import Settings
 from tickertape.store.types import MessageStatus, ReplyFinal, Store
 
@@ -42,7 +43,10 @@ class ReplyPump:
         reply_log: ReplyLog,
         stream: ReplyStream,
         draining: Callable[[], bool],
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
+        self._last_text_at: float | None = None
         self._store = store
         self._hub = hub
         self._log = reply_log
@@ -58,6 +62,10 @@ class ReplyPump:
         try:
             async for event in self._stream:
                 if isinstance(event, TextEvent):
+                    now = time.monotonic()
+                    if self._last_text_at is not None:
+                        self._metrics.inter_token.observe(now - self._last_text_at)
+                    self._last_text_at = now
                     self._log.set_queue_position(None)
                     self._log.append(event.text)
                     self._maybe_checkpoint()
@@ -86,6 +94,7 @@ class ReplyPump:
 
     async def _finish(self, result: GenerationResult) -> None:
         reason = result.finish_reason
+        self._observe(result)
         if self._draining() and reason == FinishReason.STOPPED:
             # Stopped by a shutdown, not by the client: history must say so.
             reason = FinishReason.INTERRUPTED
@@ -118,6 +127,16 @@ class ReplyPump:
             reason, status = FinishReason.ERROR, "error"
         self._log.finish(ReplyEnd(seq, reason.value, status, usage, timing))
         self._hub.finished(self._log)
+
+    def _observe(self, result: GenerationResult) -> None:
+        m = self._metrics
+        m.replies.labels(result.finish_reason.value).inc()
+        if result.usage.completion_tokens:
+            m.ttft.observe(result.timing.ttft_ms / 1000)
+        if self._log.stop_requested_at is not None:
+            m.stop_latency.observe(time.monotonic() - self._log.stop_requested_at)
+        if self._log.coalesced_frames:
+            m.coalesced_frames.inc(self._log.coalesced_frames)
 
     async def _write_final(self, final: ReplyFinal) -> None:
         """`end` goes out only after this commit, so retry a passing database fault."""

@@ -35,6 +35,9 @@ class ReplyLog:
         self.queue_position: int | None = None
         self.end: ReplyEnd | None = None
         self.finished_at: float | None = None
+        self.stop_requested_at: float | None = None
+        self.coalesced_frames = 0  # frames that carry more than one engine event's text
+        self._tail_events = 0
         self._listeners: set[Callable[[], None]] = set()
 
     # writer side (the reply's pump task)
@@ -42,6 +45,7 @@ class ReplyLog:
     def append(self, text: str) -> None:
         if text:
             self.tail += text
+            self._tail_events += 1
             self._notify()
 
     def set_queue_position(self, position: int | None) -> None:
@@ -63,6 +67,9 @@ class ReplyLog:
         if self.tail:
             self.frames.append(self.tail)
             self.tail = ""
+            if self._tail_events > 1:
+                self.coalesced_frames += 1
+            self._tail_events = 0
         return len(self.frames)
 
     @property

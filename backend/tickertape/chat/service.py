@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from tickertape.chat.limits import RateLimiter
 from tickertape.chat.pump import ReplyPump
 from tickertape.chat.reply_log import ReplyHub, ReplyLog
 from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
+from tickertape.metrics import Metrics
 from tickertape.settings import Settings
 from tickertape.store.types import MessageRecord, Store, StoreError, TurnRecord, UserRecord
 
@@ -53,8 +55,11 @@ class TurnStarted:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, engine: Engine, store: Store, hub: ReplyHub) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, store: Store, hub: ReplyHub, metrics: Metrics
+    ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._engine = engine
         self._store = store
         self.hub = hub
@@ -93,7 +98,13 @@ class ChatService:
             self.hub.finished(reply_log)
             raise _typed(exc, turn.reply_id) from exc
         pump = ReplyPump(
-            self._settings, self._store, self.hub, reply_log, stream, self._is_draining
+            self._settings,
+            self._store,
+            self.hub,
+            reply_log,
+            stream,
+            self._is_draining,
+            self._metrics,
         )
         task = asyncio.create_task(pump.run(), name=f"reply-{turn.reply_id}")
         self._pumps.add(task)
@@ -105,6 +116,8 @@ class ChatService:
         if reply_log is None or reply_log.user_id != user.id:
             raise ChatError("not_found", "no such reply in progress", reply_id)
         if reply_log.end is None:
+            if reply_log.stop_requested_at is None:
+                reply_log.stop_requested_at = time.monotonic()
             self._engine.stop(reply_id)
 
     def connection_left(self, reply_log: ReplyLog) -> None:

@@ -172,6 +172,8 @@ class RemoteEngine:
     ) -> ReplyStream:
         if not self.alive:
             raise EngineUnavailable(self._fatal or "remote engine not started", 1000)
+        if reply_id in self._tasks:
+            raise EngineError(f"reply {reply_id} is already running")
         # Counted on tasks, not the semaphore: tasks created this tick have not queued on it yet.
         if len(self._tasks) >= self._max_concurrency + self._max_waiting:
             raise EngineOverloaded("too many replies waiting for the upstream", 1000)

@@ -12,6 +12,7 @@ __all__ = [
     "NotFound",
     "StoreClosed",
     "StoreError",
+    "check_length",
     "check_text",
 ]
 
@@ -32,6 +33,13 @@ class InvalidDatabaseUrl(DatabaseUnavailable):
 
 class StoreClosed(StoreError):
     """A write was submitted after `close()` (or the writer task died)."""
+
+
+def check_length(value: str, what: str, maximum: int, minimum: int = 1) -> str:
+    """PostgreSQL enforces VARCHAR lengths and SQLite does not: check here for both."""
+    if not minimum <= len(value) <= maximum:
+        raise BadRequest(f"{what} must be {minimum} to {maximum} characters")
+    return check_text(value, what)
 
 
 def check_text(value: str, what: str) -> str:

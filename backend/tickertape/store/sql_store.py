@@ -5,7 +5,7 @@ Writes go to one writer task (see `writer.py`); reads open their own sessions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -57,6 +57,15 @@ class SqlStore:
     @property
     def stats(self) -> WriterStats:
         return self._writer.stats
+
+    def queue_depth(self) -> int:
+        """Writes waiting for the writer (for the `tickertape_store_write_queue` gauge)."""
+        return self._writer.queue_depth
+
+    def observe_commits(self, callback: Callable[[float], None] | None) -> None:
+        """`callback(seconds)` after each committed batch, BEGIN to COMMIT (a histogram's
+        `observe`). Runs in the writer task: keep it cheap; its exceptions are logged."""
+        self._writer.commit_observer = callback
 
     async def start(self) -> None:
         """Check the database answers (DatabaseUnavailable otherwise), start the writer."""

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tickertape.store.errors import BadRequest, Conflict, NotFound, check_text
+from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length, check_text
 from tickertape.store.models import Conversation, Message, new_id, utcnow
 from tickertape.store.types import ReplyFinal, TurnRecord
 
@@ -71,6 +71,7 @@ async def start_turn(
     params: dict[str, Any],
 ) -> TurnRecord:
     check_text(content, "content")
+    check_length(client_msg_id, "client_msg_id", 64)
     existing = await _existing_turn(session, user_id, client_msg_id)
     if existing is not None:
         return existing

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tickertape.store.errors import BadRequest, Conflict, NotFound, check_text
+from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length
 from tickertape.store.models import ApiToken, AuditEntry, User, WebSession, new_id, utcnow
 from tickertape.store.reads import to_user
 from tickertape.store.records import (
@@ -35,9 +35,7 @@ def to_token(t: ApiToken) -> ApiTokenRecord:
 
 
 def _check_user(name: str, role: str) -> None:
-    check_text(name, "user name")
-    if not name or len(name) > 64:
-        raise BadRequest("a user name is 1 to 64 characters")
+    check_length(name, "user name", 64)
     if role not in ("user", "admin"):
         raise BadRequest(f"unknown role {role!r}")
 
@@ -88,6 +86,8 @@ async def set_user_disabled(session: AsyncSession, user_id: str, disabled: bool)
 async def add_api_token(
     session: AsyncSession, user_id: str, token_hash: str, name: str
 ) -> ApiTokenRecord:
+    check_length(name, "token name", 100, minimum=0)
+    check_length(token_hash, "token hash", 64)
     if await session.get(User, user_id) is None:
         raise NotFound("user not found")
     if await session.scalar(select(ApiToken.id).where(ApiToken.token_hash == token_hash)):
@@ -116,6 +116,9 @@ async def touch_token(session: AsyncSession, token_hash: str, when: datetime) ->
 async def add_audit(
     session: AsyncSession, actor_user_id: str | None, action: str, target: str | None
 ) -> None:
+    check_length(action, "audit action", 64)
+    if target is not None:
+        check_length(target, "audit target", 255, minimum=0)
     session.add(
         AuditEntry(actor_user_id=actor_user_id, action=action, target=target, created_at=utcnow())
     )
@@ -125,6 +128,8 @@ async def add_audit(
 async def create_web_session(
     session: AsyncSession, session_id: str, user_id: str, csrf_hash: str, expires_at: datetime
 ) -> None:
+    check_length(session_id, "session id", 64)
+    check_length(csrf_hash, "csrf hash", 64)
     if await session.get(User, user_id) is None:
         raise NotFound("user not found")
     session.add(

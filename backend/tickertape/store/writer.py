@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -72,6 +73,12 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.stats = WriterStats()
+        self.commit_observer: Callable[[float], None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        """Operations waiting for a batch (awaited ones plus coalesced ones)."""
+        return len(self._queue) + len(self._coalesced)
 
     def start(self) -> None:
         if self._task is None:
@@ -142,6 +149,7 @@ class Writer:
     async def _run_batch(self, coalesced: dict[Hashable, Op[Any]], batch: list[_Pending]) -> None:
         outcomes: list[tuple[_Pending, bool, Any]] = []
         applied = 0
+        started = time.perf_counter()
         try:
             async with self._sessionmaker() as session, session.begin():
                 for key, op in coalesced.items():
@@ -178,6 +186,11 @@ class Writer:
             raise
         self.stats.batches += 1
         self.stats.coalesced += applied
+        if self.commit_observer is not None:
+            try:
+                self.commit_observer(time.perf_counter() - started)
+            except Exception:
+                log.exception("commit observer failed")
         for item, ok, value in outcomes:
             if ok:
                 self.stats.operations += 1

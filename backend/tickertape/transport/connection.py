@@ -16,6 +16,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from tickertape.chat.reply_log import ReplyLog
+from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
 from tickertape.transport import frames
 
@@ -54,8 +55,9 @@ class Follow:
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, send_timeout_s: float) -> None:
+    def __init__(self, websocket: WebSocket, send_timeout_s: float, metrics: Metrics) -> None:
         self._ws = websocket
+        self._frames_sent = metrics.frames_sent
         self._send_timeout_s = send_timeout_s
         self._control: collections.deque[dict[str, Any]] = collections.deque()
         self._follows: dict[str, Follow] = {}
@@ -142,6 +144,7 @@ class Connection:
             try:
                 async with asyncio.timeout(self._send_timeout_s):
                     await self._ws.send_text(frames.dump(frame))
+                self._frames_sent.labels(frame["type"]).inc()
             except TimeoutError as exc:
                 raise SlowClient("a send waited too long") from exc
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tickertape.store.types import ConversationSummary, MessageRecord, NotFound, Transcript
+from tickertape.auth.schemas import error_responses
+from tickertape.store.errors import BadRequest
+from tickertape.store.types import ConversationSummary, MessageRecord, NotFound, Page, Transcript
 from tickertape.transport.deps import AdminDep, StoreDep, UserDep
 
-router = APIRouter(prefix="/api")
+# Every route can answer these (validation is 400, not FastAPI's 422; see http_errors.py).
+router = APIRouter(prefix="/api", responses=error_responses(400, 401, 403, 404))
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
@@ -58,6 +61,14 @@ def transcript_json(t: Transcript, with_user: bool = False) -> dict[str, Any]:
     return out
 
 
+async def _page(listing: Awaitable[Page]) -> Page:
+    """An undecodable cursor is the client's mistake: 400, not a 500."""
+    try:
+        return await listing
+    except BadRequest as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+
+
 def _not_found() -> HTTPException:
     return HTTPException(status_code=404, detail="conversation not found")
 
@@ -66,7 +77,7 @@ def _not_found() -> HTTPException:
 async def list_conversations(
     user: UserDep, store: StoreDep, limit: Limit = 20, cursor: Cursor = None
 ) -> dict[str, Any]:
-    page = await store.list_conversations(user.id, limit, cursor)
+    page = await _page(store.list_conversations(user.id, limit, cursor))
     return {"items": [summary_json(s) for s in page.items], "next_cursor": page.next_cursor}
 
 
@@ -107,8 +118,8 @@ async def admin_list(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = await store.list_conversations(
-        None, limit, cursor, query=q or None, user_name=user or None
+    page = await _page(
+        store.list_conversations(None, limit, cursor, query=q or None, user_name=user or None)
     )
     return {"items": [summary_json(s, True) for s in page.items], "next_cursor": page.next_cursor}
 
@@ -127,7 +138,11 @@ async def admin_transcript(
     return transcript_json(transcript, True)
 
 
-@router.get("/admin/export")
+@router.get(
+    "/admin/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "JSON lines"}},
+)
 async def admin_export(
     admin: AdminDep,
     store: StoreDep,

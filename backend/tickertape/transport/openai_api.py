@@ -96,9 +96,11 @@ def build_openai_router() -> APIRouter:
                     elif isinstance(event, FinishEvent):
                         return await _finish_unstreamed(ex, "".join(text), event.result)
                 raise EngineError("the reply stream ended without a finish event")
+        except BaseException:
+            engine.stop(reply_id)  # whatever went wrong, nobody will read this reply now
+            raise
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            await _cancel(watcher)
         return _ReplyResponse(_sse(ex, first, events), on_close=lambda: engine.stop(reply_id))
 
     return router
@@ -134,6 +136,13 @@ async def _first_output(events: AsyncIterator[StreamEvent]) -> TextEvent | Finis
         if isinstance(event, TextEvent | FinishEvent):
             return event
     raise EngineError("the reply stream ended without a finish event")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.wait([task])  # unlike `await task`, never mistakes its cancel for ours
+    if not task.cancelled() and task.exception() is not None:
+        log.error("disconnect watcher failed", exc_info=task.exception())
 
 
 async def _stop_on_disconnect(request: Request, engine: Engine, reply_id: str) -> None:

@@ -13,6 +13,7 @@ from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.service import ChatError, ChatRequest, ChatService, new_session_id
 from tickertape.engine.types import Engine, SamplingParams
 from tickertape.logs import session_id_var
+from tickertape.metrics import Metrics
 from tickertape.settings import Settings
 from tickertape.store.types import UserRecord
 from tickertape.transport import frames
@@ -35,7 +36,8 @@ class WsSession:
         self._engine: Engine = state.engine
         self._authenticator = state.authenticator
         self._sessions: set[Connection] = state.connections
-        self._conn = Connection(websocket, self._settings.slow_client_timeout_s)
+        self._metrics: Metrics = state.metrics
+        self._conn = Connection(websocket, self._settings.slow_client_timeout_s, self._metrics)
         self._tasks: set[asyncio.Task[None]] = set()
         self.session_id = new_session_id()
 
@@ -46,10 +48,12 @@ class WsSession:
         sender = asyncio.create_task(self._conn.run_sender(), name="ws-sender")
         sender.add_done_callback(self._sender_done)
         self._sessions.add(self._conn)
+        self._metrics.connections.inc()
         try:
             await self._receive_loop()
         finally:
             self._sessions.discard(self._conn)
+            self._metrics.connections.dec()
             sender.cancel()
             for reply_log in self._conn.detach_all():
                 self._chat.connection_left(reply_log)
@@ -120,8 +124,10 @@ class WsSession:
             self._send_error(exc)
             return
         if isinstance(found, ReplyLog):
+            self._metrics.resumes.labels("memory").inc()
             self._conn.follow(found, frame.last_seq)
         else:
+            self._metrics.resumes.labels("database").inc()
             self._conn.send_stored(found, frame.last_seq)
 
     async def _reauthenticate(self, frame: AuthIn) -> None:
@@ -189,6 +195,7 @@ class WsSession:
         exc = task.exception()
         if isinstance(exc, SlowClient):
             log.info("disconnecting a slow client: %s", exc)
+            self._metrics.slow_disconnects.inc()
         elif isinstance(exc, WebSocketDisconnect):
             return
         elif exc is not None:

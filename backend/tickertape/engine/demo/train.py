@@ -171,7 +171,7 @@ def save(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--out", default=str(DEMO_MODEL_DIR), help="checkpoint directory")
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=16, help="rows per step")

@@ -1,0 +1,180 @@
+"""`/api/auth/*` (web login, logout, who am I) and `GET /api/admin/audit`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from starlette.datastructures import State
+
+from tickertape.auth.accounts import AccountStore
+from tickertape.auth.authenticator import CSRF_HEADER, Authenticator
+from tickertape.auth.credentials import digests_match, verify_password
+from tickertape.auth.schemas import (
+    AuditEntryOut,
+    AuditPageOut,
+    LoginIn,
+    PasswordLogin,
+    SessionOut,
+    UserOut,
+    error_responses,
+)
+from tickertape.auth.sessions import (
+    clear_session_cookie,
+    close_session,
+    open_session,
+    set_session_cookie,
+)
+from tickertape.chat.limits import RateLimiter
+from tickertape.store.errors import BadRequest
+from tickertape.store.types import UserRecord
+from tickertape.transport.deps import AdminDep, UserDep, get_authenticator, get_settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api")
+
+# Attempts per minute. Password guessing is the threat: per username stops a slow attack
+# on one account from many addresses, per IP stops one address spraying many accounts.
+LOGIN_PER_IP_PER_MINUTE = 20
+LOGIN_PER_USERNAME_PER_MINUTE = 10
+_BAD_LOGIN = "wrong username, password or token"
+
+
+def _login_limiters(state: State) -> tuple[RateLimiter, RateLimiter]:
+    # Created on first use, so that app.py needs no wiring beyond include_router.
+    limiters: tuple[RateLimiter, RateLimiter] | None = getattr(state, "login_limiters", None)
+    if limiters is None:
+        limiters = (
+            RateLimiter(LOGIN_PER_IP_PER_MINUTE),
+            RateLimiter(LOGIN_PER_USERNAME_PER_MINUTE),
+        )
+        state.login_limiters = limiters
+    return limiters
+
+
+def _accounts(request: Request) -> AccountStore:
+    store = request.app.state.store
+    if not isinstance(store, AccountStore):
+        raise HTTPException(status_code=503, detail="accounts are not available")
+    return store
+
+
+def _throttle(request: Request, body: LoginIn) -> None:
+    by_ip, by_name = _login_limiters(request.app.state)
+    client_ip = request.client.host if request.client else "unknown"
+    wait_ms = by_ip.take(client_ip)
+    if wait_ms is None and isinstance(body, PasswordLogin):
+        wait_ms = by_name.take(body.username.lower())
+    if wait_ms is not None:
+        log.info("login attempts throttled for %s", client_ip)
+        raise HTTPException(
+            status_code=429,
+            detail="too many login attempts",
+            headers={"Retry-After": str(max(1, -(-wait_ms // 1000)))},
+        )
+
+
+async def _check_credentials(store: AccountStore, auth: Authenticator, body: LoginIn) -> UserRecord:
+    if not isinstance(body, PasswordLogin):
+        user = await auth.user_for_token(body.token)
+    else:
+        account = await store.get_user_by_name(body.username)
+        # Verified even for an unknown name (against a dummy hash): equal timing.
+        ok = await verify_password(account.password_hash if account else None, body.password)
+        user = account.record if ok and account and account.disabled_at is None else None
+    if user is None:
+        raise HTTPException(status_code=401, detail=_BAD_LOGIN)
+    return user
+
+
+def _user_out(user: UserRecord) -> UserOut:
+    return UserOut(id=user.id, name=user.name, role=user.role)
+
+
+@router.post(
+    "/auth/login",
+    responses=error_responses(400, 401, 429, 503),
+    summary="Web login: sets an HttpOnly session cookie, returns the CSRF token",
+)
+async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
+    _throttle(request, body)
+    store = _accounts(request)
+    auth = get_authenticator(request)
+    user = await _check_credentials(store, auth, body)
+    if auth.mode == "none":
+        # In mode `none` every token is the local user: a cookie would add nothing.
+        return SessionOut(user=_user_out(user), csrf_token=None)
+    old_cookie = request.cookies.get(auth.cookie_name)
+    if old_cookie:
+        await close_session(store, old_cookie)  # no session fixation: always a fresh id
+    session = await open_session(store, user.id)
+    set_session_cookie(
+        response, auth.cookie_name, session.cookie_value, get_settings(request).secure_cookies
+    )
+    await store.add_audit(
+        user.id, "login", "password" if isinstance(body, PasswordLogin) else "token"
+    )
+    return SessionOut(user=_user_out(user), csrf_token=session.csrf_token)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    responses=error_responses(403),
+    summary="End the cookie session (idempotent)",
+)
+async def logout(request: Request) -> Response:
+    auth = get_authenticator(request)
+    response = Response(status_code=204)
+    cookie = request.cookies.get(auth.cookie_name)
+    session = await auth.session_for_cookie(request)
+    if cookie and session is not None:
+        # Logout changes state, so a live session needs its CSRF token here too.
+        presented = request.headers.get(CSRF_HEADER, "")
+        if not presented or not digests_match(presented, session.csrf_hash):
+            raise HTTPException(status_code=403, detail="missing or wrong X-CSRF-Token")
+        await close_session(_accounts(request), cookie)
+    clear_session_cookie(response, auth.cookie_name, get_settings(request).secure_cookies)
+    return response
+
+
+@router.get(
+    "/auth/me",
+    responses=error_responses(401),
+    summary="The caller, and the CSRF token of its cookie session (after a page reload)",
+)
+async def me(user: UserDep, request: Request) -> SessionOut:
+    auth = get_authenticator(request)
+    csrf = None
+    if "authorization" not in request.headers and auth.mode != "none":
+        csrf = auth.csrf_token(request)
+    return SessionOut(user=_user_out(user), csrf_token=csrf)
+
+
+@router.get(
+    "/admin/audit",
+    responses=error_responses(400, 401, 403),
+    summary="The audit log, newest first (admin role only)",
+)
+async def audit_log(
+    admin: AdminDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+) -> AuditPageOut:
+    try:
+        page = await _accounts(request).list_audit(limit, cursor or None)
+    except BadRequest as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    items = [
+        AuditEntryOut(
+            id=e.id,
+            actor_user_id=e.actor_user_id,
+            action=e.action,
+            target=e.target,
+            created_at=e.created_at.isoformat(),
+        )
+        for e in page.items
+    ]
+    return AuditPageOut(items=items, next_cursor=page.next_cursor)
