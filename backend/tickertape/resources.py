@@ -24,7 +24,9 @@ def build_engine(settings: Settings) -> Engine:
             settings.upstream_model,
             api_key=key.get_secret_value() if key else None,
             timeout_s=settings.upstream_timeout_s,
-            max_concurrency=settings.max_batch + settings.max_waiting,
+            max_concurrency=settings.max_batch,
+            max_waiting=settings.max_waiting,
+            context_length=settings.max_context,
         )
     from tickertape.engine.config import EngineConfig
     from tickertape.engine.factory import build_engine as build_local_engine

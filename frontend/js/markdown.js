@@ -1,12 +1,28 @@
 // Model output is markdown from an untrusted source. It becomes DOM only through
 //   marked (markdown -> HTML string) -> DOMPurify (strict allow-list) -> DocumentFragment,
-// never through innerHTML of unsanitised text. The CSP (no inline script) is the second
-// wall behind this one, not a replacement for it.
+// never through innerHTML of unsanitised text. Three walls, each enough on its own for the
+// common cases:
+//   1. raw HTML written by the model is escaped by marked's renderer: it shows as text,
+//      exactly as the model wrote it, and never reaches an HTML parser as markup;
+//   2. DOMPurify removes anything outside a small allow-list from what marked generates
+//      (e.g. javascript: links, images);
+//   3. the CSP forbids inline script anyway.
 
 import { Marked } from '/static/vendor/marked/marked.esm.js';
 import createDOMPurify from '/static/vendor/dompurify/purify.es.mjs';
 
-const marked = new Marked({ gfm: true, breaks: false, async: false });
+const HTML_ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
+
+const marked = new Marked({
+  gfm: true,
+  breaks: false,
+  async: false,
+  renderer: {
+    // Block and inline HTML in the markdown source: render the source text, not markup.
+    html: ({ text, block }) => (block ? `<p>${escapeHtml(text.trim())}</p>` : escapeHtml(text)),
+  },
+});
 
 // Our own DOMPurify instance, so the hooks below don't leak into anyone else's use.
 const purify = createDOMPurify(window);

@@ -34,8 +34,8 @@ async def test_hello_describes_session_and_limits(live_server: ServerProcess) ->
         assert hello["session_id"]
 
 
-async def test_reply_streams_and_matches_history(live_server: ServerProcess) -> None:
-    async with client(live_server.ws_url) as c:
+async def test_reply_streams_and_matches_history(server: ServerProcess) -> None:
+    async with client(server.ws_url) as c:
         accepted = await c.chat("Hello! How are you today?", msg_id(), params={"temperature": 0})
         assert accepted["type"] == "accepted"
         text, tokens, end = await c.collect_reply(accepted["reply_id"])
@@ -45,7 +45,7 @@ async def test_reply_streams_and_matches_history(live_server: ServerProcess) -> 
     assert end["usage"]["completion_tokens"] > 0
     assert end["usage"]["prompt_tokens"] > 0
     assert set(end["timing"]) == {"queued_ms", "ttft_ms", "total_ms"}
-    with live_server.http() as http:
+    with server.http() as http:
         convo = http.get(f"/api/conversations/{accepted['conversation_id']}").json()
     roles = [(m["role"], m["status"]) for m in convo["messages"]]
     assert roles == [("user", "complete"), ("assistant", "complete")]
@@ -53,8 +53,8 @@ async def test_reply_streams_and_matches_history(live_server: ServerProcess) -> 
     assert convo["messages"][0]["id"] == accepted["user_message_id"]
 
 
-async def test_second_turn_sees_the_first(live_server: ServerProcess) -> None:
-    async with client(live_server.ws_url) as c:
+async def test_second_turn_sees_the_first(server: ServerProcess) -> None:
+    async with client(server.ws_url) as c:
         first = await c.chat("Tell me about cats.", msg_id(), params={"temperature": 0})
         _, _, end1 = await c.collect_reply(first["reply_id"])
         second = await c.chat(
@@ -72,23 +72,23 @@ async def test_second_turn_sees_the_first(live_server: ServerProcess) -> None:
     )
 
 
-async def test_stop_ends_reply_as_stopped(live_server: ServerProcess) -> None:
-    async with client(live_server.ws_url) as c:
+async def test_stop_ends_reply_as_stopped(server: ServerProcess) -> None:
+    async with client(server.ws_url) as c:
         accepted = await c.chat("Write a long story.", msg_id(), params=LONG)
         first = await c.recv_type("token")
         await c.send({"type": "stop", "reply_id": accepted["reply_id"]})
         text, _, end = await c.collect_reply(accepted["reply_id"], after_seq=first["seq"])
     assert end["finish_reason"] == "stopped"
     assert end["usage"]["completion_tokens"] < LONG["max_tokens"]
-    with live_server.http() as http:
+    with server.http() as http:
         convo = http.get(f"/api/conversations/{accepted['conversation_id']}").json()
     reply = convo["messages"][1]
     assert reply["status"] == "stopped"
     assert reply["content"] == first["text"] + text
 
 
-async def test_resume_after_drop_has_no_gap_or_repeat(live_server: ServerProcess) -> None:
-    async with client(live_server.ws_url) as c:
+async def test_resume_after_drop_has_no_gap_or_repeat(server: ServerProcess) -> None:
+    async with client(server.ws_url) as c:
         accepted = await c.chat("Tell me a story.", msg_id(), params=LONG)
         received = ""
         last_seq = 0
@@ -97,7 +97,7 @@ async def test_resume_after_drop_has_no_gap_or_repeat(live_server: ServerProcess
             assert frame["seq"] == last_seq + 1
             received += frame["text"]
             last_seq = frame["seq"]
-    async with client(live_server.ws_url) as c2:
+    async with client(server.ws_url) as c2:
         await c2.send({"type": "resume", "reply_id": accepted["reply_id"], "last_seq": last_seq})
         while True:
             frame = await c2.recv_type("token", "snapshot", "end")
@@ -110,7 +110,7 @@ async def test_resume_after_drop_has_no_gap_or_repeat(live_server: ServerProcess
                 received += frame["text"]
             last_seq = frame["seq"]
     assert frame["seq"] == last_seq
-    with live_server.http() as http:
+    with server.http() as http:
         convo = http.get(f"/api/conversations/{accepted['conversation_id']}").json()
     assert convo["messages"][1]["content"] == received
 
@@ -132,21 +132,21 @@ async def test_resume_of_finished_reply_sends_only_what_is_missing(
         assert resent == text
 
 
-async def test_retried_client_msg_id_creates_one_turn(live_server: ServerProcess) -> None:
+async def test_retried_client_msg_id_creates_one_turn(server: ServerProcess) -> None:
     cid = msg_id()
-    async with client(live_server.ws_url) as c:
+    async with client(server.ws_url) as c:
         first = await c.chat("Remember me", cid, params={"temperature": 0})
-    async with client(live_server.ws_url) as c:
+    async with client(server.ws_url) as c:
         again = await c.chat("Remember me", cid, params={"temperature": 0})
         assert {k: again[k] for k in first} == first
         await c.collect_reply(first["reply_id"])
-    with live_server.http() as http:
+    with server.http() as http:
         convo = http.get(f"/api/conversations/{first['conversation_id']}").json()
     assert len(convo["messages"]) == 2
 
 
-async def test_second_reply_in_one_conversation_conflicts(live_server: ServerProcess) -> None:
-    async with client(live_server.ws_url) as c:
+async def test_second_reply_in_one_conversation_conflicts(server: ServerProcess) -> None:
+    async with client(server.ws_url) as c:
         first = await c.chat("Go on at length.", msg_id(), params=LONG)
         await c.recv_type("token")
         await c.send(

@@ -16,10 +16,24 @@ from dataclasses import dataclass
 from tickertape.chat.limits import RateLimiter
 from tickertape.chat.pump import ReplyPump
 from tickertape.chat.reply_log import ReplyHub, ReplyLog
-from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
+from tickertape.engine.types import (
+    ChatMessage,
+    Engine,
+    EngineError,
+    FinishReason,
+    GenerationResult,
+    SamplingParams,
+)
 from tickertape.metrics import Metrics
 from tickertape.settings import Settings
-from tickertape.store.types import MessageRecord, Store, StoreError, TurnRecord, UserRecord
+from tickertape.store.types import (
+    MessageRecord,
+    ReplyFinal,
+    Store,
+    StoreError,
+    TurnRecord,
+    UserRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +154,40 @@ class ChatService:
         if record is None or record.user_id != user.id or record.role != "assistant":
             raise ChatError("not_found", "no such reply", reply_id)
         return record
+
+    async def record_exchange(
+        self,
+        user: UserRecord,
+        messages: list[ChatMessage],
+        reply_text: str,
+        result: GenerationResult,
+    ) -> str:
+        """Store an exchange made elsewhere (the OpenAI API's `store: true`) as a new
+        conversation of its last user message and the reply; return the conversation id."""
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        turn = await self._store.start_turn(
+            user.id, f"openai-{uuid.uuid4().hex}", last_user or "(no user message)", None, {}
+        )
+        reason = result.finish_reason
+        await self._store.finish_reply(
+            ReplyFinal(
+                turn.reply_id,
+                reply_text,
+                1 if reply_text else 0,
+                "stopped" if reason == FinishReason.STOPPED else "complete",
+                reason.value,
+                {
+                    "prompt_tokens": result.usage.prompt_tokens,
+                    "completion_tokens": result.usage.completion_tokens,
+                },
+                {
+                    "queued_ms": result.timing.queued_ms,
+                    "ttft_ms": result.timing.ttft_ms,
+                    "total_ms": result.timing.total_ms,
+                },
+            )
+        )
+        return turn.conversation_id
 
     async def drain(self) -> None:
         """Graceful shutdown: refuse new turns, stop every reply, wait for final writes."""

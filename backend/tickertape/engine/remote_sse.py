@@ -79,6 +79,8 @@ def request_body(model: str, prompt: Prompt, params: SamplingParams) -> dict[str
         body["seed"] = params.seed
     if params.top_k > 0:
         body["top_k"] = params.top_k  # not OpenAI's; vLLM, llama.cpp and tickertape accept it
+    if params.ignore_eos:
+        body["ignore_eos"] = True  # not OpenAI's; vLLM and tickertape accept it
     return body
 
 

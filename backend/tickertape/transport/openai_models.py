@@ -64,6 +64,7 @@ class ChatCompletionRequest(BaseModel):
     top_k: int | None = Field(None, ge=-1, description="extension (vLLM): 0 or -1 = off")
     stop: str | list[str] | None = None
     seed: int | None = None
+    ignore_eos: bool = Field(False, description="extension (vLLM): generate to max_tokens")
     n: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -121,6 +122,7 @@ class ChatCompletionRequest(BaseModel):
             top_k=max(0, self.top_k) if self.top_k is not None else defaults.top_k,
             stop=stop,
             seed=self.seed,
+            ignore_eos=self.ignore_eos,
         )
 
 
