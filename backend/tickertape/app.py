@@ -79,6 +79,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info("model %s loaded", engine.model_name)
     metrics: Metrics = app.state.metrics
     metrics.watch_engine(engine.stats)
+    metrics.watch_store(store.queue_depth)
+    store.observe_commits(metrics.commit_latency.observe)
     app.state.chat_service = ChatService(
         settings, engine, store, ReplyHub(settings.resume_retention_s), metrics
     )

@@ -61,7 +61,7 @@ async () => {
   conn.up = true;
   conn.sent = [];
   hello();
-  out.onReconnect = conn.sent;
+  out.onReconnect = [...conn.sent];
   out.chat3Id = chat3.clientMsgId;
   // The re-sent chat's `accepted` makes the client fetch what it missed of that reply.
   feed({ type: 'accepted', client_msg_id: chat3.clientMsgId, conversation_id: 'c2', user_message_id: 'u3', reply_id: 'r3' });

@@ -20,7 +20,7 @@ from tickertape.engine.types import (
 )
 from tickertape.metrics import Metrics
 from tickertape.settings import Settings
-from tickertape.store.types import MessageStatus, ReplyFinal, Store
+from tickertape.store.types import MessageStatus, NotFound, ReplyFinal, Store
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,10 @@ class ReplyPump:
         for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
             try:
                 await self._store.finish_reply(final)
+                return
+            except NotFound:
+                # The conversation was deleted while the reply streamed: nothing to keep.
+                log.info("reply %s: its conversation was deleted", final.reply_id)
                 return
             except asyncio.CancelledError:
                 raise

@@ -134,6 +134,12 @@ class ChatService:
                 reply_log.stop_requested_at = time.monotonic()
             self._engine.stop(reply_id)
 
+    def stop_conversation(self, conversation_id: str) -> None:
+        """Stop the reply streaming in a conversation that is being deleted."""
+        for reply_log in self.hub.streaming():
+            if reply_log.conversation_id == conversation_id:
+                self._engine.stop(reply_log.reply_id)
+
     def connection_left(self, reply_log: ReplyLog) -> None:
         """A follower went away; honour `on_disconnect: stop` when it was the last one."""
         if (

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, HTTPException, Request
 
+from tickertape.chat.service import ChatService
 from tickertape.engine.types import Engine
 from tickertape.settings import Settings
 from tickertape.store.types import Store, UserRecord
 
 if TYPE_CHECKING:
     from tickertape.auth.authenticator import Authenticator
-    from tickertape.chat.service import ChatService
 
 
 def get_settings(request: Request) -> Settings:
@@ -28,7 +28,7 @@ def get_store(request: Request) -> Store:
 
 
 def get_chat_service(request: Request) -> ChatService:
-    return cast("ChatService", request.app.state.chat_service)
+    return cast(ChatService, request.app.state.chat_service)
 
 
 def get_authenticator(request: Request) -> Authenticator:
@@ -52,6 +52,6 @@ async def current_admin(user: Annotated[UserRecord, Depends(current_user)]) -> U
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 StoreDep = Annotated[Store, Depends(get_store)]
-ChatServiceDep = Annotated["ChatService", Depends(get_chat_service)]
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserDep = Annotated[UserRecord, Depends(current_user)]
 AdminDep = Annotated[UserRecord, Depends(current_admin)]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tickertape.auth.schemas import error_responses
 from tickertape.store.errors import BadRequest
 from tickertape.store.types import ConversationSummary, MessageRecord, NotFound, Page, Transcript
-from tickertape.transport.deps import AdminDep, StoreDep, UserDep
+from tickertape.transport.deps import AdminDep, ChatServiceDep, StoreDep, UserDep
 
 # Every route can answer these (validation is 400, not FastAPI's 422; see http_errors.py).
 router = APIRouter(prefix="/api", responses=error_responses(400, 401, 403, 404))
@@ -101,11 +101,14 @@ async def rename_conversation(
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, user: UserDep, store: StoreDep) -> Response:
+async def delete_conversation(
+    conversation_id: str, user: UserDep, store: StoreDep, chat: ChatServiceDep
+) -> Response:
     try:
         await store.delete_conversation(conversation_id, user.id)
     except NotFound:
         raise _not_found() from None
+    chat.stop_conversation(conversation_id)
     return Response(status_code=204)
 
 
