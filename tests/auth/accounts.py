@@ -15,7 +15,9 @@ def database_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def users(db_url: str, command: str, name: str | None = None, *, stdin: str = "", **flags: object) -> str:
+def users(
+    db_url: str, command: str, name: str | None = None, *, stdin: str = "", **flags: object
+) -> str:
     """Run one `users` command against `db_url`; return its stdout (exit code must be 0)."""
     args = argparse.Namespace(user_command=command, name=name, **flags)
     out = io.StringIO()

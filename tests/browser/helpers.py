@@ -17,7 +17,9 @@ def open_chat(page: Any, base_url: str, fragment: str = "") -> None:
     expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
 
 
-def set_generation_settings(page: Any, *, max_tokens: int | None = None, temperature: float | None = None) -> None:
+def set_generation_settings(
+    page: Any, *, max_tokens: int | None = None, temperature: float | None = None
+) -> None:
     page.click("#settings-toggle")
     if max_tokens is not None:
         page.fill("#setting-max-tokens", str(max_tokens))
@@ -40,12 +42,16 @@ def send_message(page: Any, text: str) -> Any:
 def wait_until_streaming(reply: Any) -> None:
     """The reply is accepted and at least one token frame has been shown."""
     expect(reply).to_have_attribute("data-reply-id", re.compile(r".+"), timeout=REPLY_TIMEOUT_MS)
-    expect(reply).to_have_attribute("data-last-seq", re.compile(r"^[1-9]\d*$"), timeout=REPLY_TIMEOUT_MS)
+    expect(reply).to_have_attribute(
+        "data-last-seq", re.compile(r"^[1-9]\d*$"), timeout=REPLY_TIMEOUT_MS
+    )
 
 
 def wait_until_done(reply: Any) -> None:
     expect(reply).to_have_attribute("aria-busy", "false", timeout=REPLY_TIMEOUT_MS)
-    expect(reply).to_have_attribute("data-status", re.compile(r"^(complete|stopped|error|interrupted)$"))
+    expect(reply).to_have_attribute(
+        "data-status", re.compile(r"^(complete|stopped|error|interrupted)$")
+    )
 
 
 def conversation_id(page: Any) -> str:

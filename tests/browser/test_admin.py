@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +63,8 @@ def test_admin_export_downloads_jsonl(page: Any, live_server: Any) -> None:
         page.click("#export-button")
     download = info.value
     assert download.suggested_filename.endswith(".jsonl")
-    lines = [line for line in open(download.path(), encoding="utf-8").read().splitlines() if line]
+    text = Path(download.path()).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line]
     records = [json.loads(line) for line in lines]
     assert any(word in json.dumps(record) for record in records)
     assert any(conv_id in json.dumps(record) for record in records)

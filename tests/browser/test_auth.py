@@ -50,7 +50,9 @@ def test_auth_required_shows_login_and_uses_the_token(
     api_auth_headers: list[str | None] = []
     page.on(
         "request",
-        lambda r: api_auth_headers.append(r.headers.get("authorization")) if "/api/" in r.url else None,
+        lambda r: (
+            api_auth_headers.append(r.headers.get("authorization")) if "/api/" in r.url else None
+        ),
     )
     page.route(re.compile(r"/api/conversations"), reject_bad_token)
     page.route_web_socket(re.compile(r"/ws$"), route)

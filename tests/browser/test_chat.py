@@ -138,7 +138,9 @@ def test_offline_mid_reply_resumes_without_gaps(
     expect(page.locator(".message.user")).to_have_count(1)
 
 
-def test_unacknowledged_chat_is_resent_with_the_same_id(page: Any, live_server: Any, api: Any) -> None:
+def test_unacknowledged_chat_is_resent_with_the_same_id(
+    page: Any, live_server: Any, api: Any
+) -> None:
     """The first `accepted` is lost with its connection: the client must re-send the chat
     with the same client_msg_id after reconnecting, and the server must not store it twice."""
     chats_sent: list[dict[str, Any]] = []

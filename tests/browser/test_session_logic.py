@@ -112,7 +112,10 @@ def test_session_dedupes_resumes_and_resends(page: Any, live_server: Any) -> Non
     assert resumes == [{"type": "resume", "reply_id": "r2", "last_seq": 1}]  # r1 had ended
     assert out["resumeAfterResentAccept"] == {"type": "resume", "reply_id": "r3", "last_seq": 0}
 
-    assert out["r2AfterEarlyEnd"] == ["streaming", {"type": "resume", "reply_id": "r2", "last_seq": 1}]
+    assert out["r2AfterEarlyEnd"] == [
+        "streaming",
+        {"type": "resume", "reply_id": "r2", "last_seq": 1},
+    ]
     assert out["r2Final"] == ["ABC", "done", "length"]
 
     assert out["errors"] == [[out["chat4Id"], "rate_limited"]]

@@ -19,7 +19,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import conversation_id, open_chat, send_message, set_generation_settings, wait_until_done
+from .helpers import (
+    conversation_id,
+    open_chat,
+    send_message,
+    set_generation_settings,
+    wait_until_done,
+)
 from .payloads import FIND_DANGER_JS, PAYLOADS, RENDER_AS_MODEL_OUTPUT_JS, SETTLE_JS
 
 pytestmark = pytest.mark.browser
@@ -38,9 +44,12 @@ def _assert_inert(page: Any, probe: Any) -> None:
     assert page.evaluate("window.__cspViolations") == []
     assert page.evaluate(FIND_DANGER_JS, ".markdown") == []
     # User text is text: no element children at all.
-    assert page.evaluate(
-        "() => [...document.querySelectorAll('.user-text')].filter(e => e.children.length).length"
-    ) == 0
+    assert (
+        page.evaluate(
+            "() => [...document.querySelectorAll('.user-text')].filter(e => e.children.length).length"
+        )
+        == 0
+    )
     assert probe.page_errors == []
 
 
@@ -64,7 +73,9 @@ def test_payloads_are_inert_on_the_chat_page(page_and_probe: Any, live_server: A
     page.press(".rename-input", "Enter")
     expect(row.locator(".conversation-title-text")).to_have_text(PAYLOADS[1])
 
-    page.evaluate(RENDER_AS_MODEL_OUTPUT_JS, {"payloads": PAYLOADS, "containerSelector": "#transcript"})
+    page.evaluate(
+        RENDER_AS_MODEL_OUTPUT_JS, {"payloads": PAYLOADS, "containerSelector": "#transcript"}
+    )
     expect(page.locator(".xss-probe")).to_have_count(len(PAYLOADS))
     _assert_inert(page, probe)
     # Harmless content survives sanitising: the link text and code are still shown.
@@ -126,6 +137,8 @@ def test_payloads_are_inert_on_the_admin_page(
     for index, text in enumerate(_admin_texts()):
         expect(messages.nth(index)).to_have_text(text)
 
-    page.evaluate(RENDER_AS_MODEL_OUTPUT_JS, {"payloads": PAYLOADS, "containerSelector": "#admin-messages"})
+    page.evaluate(
+        RENDER_AS_MODEL_OUTPUT_JS, {"payloads": PAYLOADS, "containerSelector": "#admin-messages"}
+    )
     expect(page.locator(".xss-probe")).to_have_count(len(PAYLOADS))
     _assert_inert(page, probe)

@@ -282,3 +282,31 @@ async def test_foreign_origin_is_refused_before_accept(live_server: ServerProces
     assert info.value.response.status_code == 403
     async with client(live_server.ws_url, origin=live_server.base_url):
         pass
+
+
+async def test_two_connections_follow_one_reply(live_server: ServerProcess) -> None:
+    params = {"max_tokens": 60, "ignore_eos": True, "temperature": 0}
+    async with client(live_server.ws_url) as a, client(live_server.ws_url) as b:
+        accepted = await a.chat("Share this story.", msg_id(), params=params)
+        await b.send({"type": "resume", "reply_id": accepted["reply_id"], "last_seq": 0})
+        text_a, _, end_a = await a.collect_reply(accepted["reply_id"])
+        text_b, _, end_b = await b.collect_reply(accepted["reply_id"])
+    assert text_a == text_b
+    assert end_a == end_b
+    assert end_a["usage"]["completion_tokens"] == 60
+
+
+async def test_on_disconnect_stop_and_continue(live_server: ServerProcess) -> None:
+    params = {"max_tokens": 400, "ignore_eos": True, "temperature": 0}
+    async with client(live_server.ws_url) as c:
+        stopping = await c.chat("A", msg_id(), params={**params, "on_disconnect": "stop"})
+        continuing = await c.chat("B", msg_id(), params=params)
+        await c.recv_type("token")
+    async with client(live_server.ws_url) as c:
+        ends = {}
+        for accepted in (stopping, continuing):
+            await c.send({"type": "resume", "reply_id": accepted["reply_id"], "last_seq": 0})
+            _, _, ends[accepted["reply_id"]] = await c.collect_reply(accepted["reply_id"])
+    assert ends[stopping["reply_id"]]["finish_reason"] == "stopped"
+    assert ends[continuing["reply_id"]]["finish_reason"] == "length"
+    assert ends[continuing["reply_id"]]["usage"]["completion_tokens"] == 400

@@ -41,12 +41,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     tmp = tmp_path_factory.mktemp("security")
     server = make_server(
         tmp,
-        "--auth", "token",
-        "--allowed-origins", ",".join(ALLOWED_ORIGINS),
+        "--auth",
+        "token",
+        "--allowed-origins",
+        ",".join(ALLOWED_ORIGINS),
         # Generous limits: the fuzzers open connections and send frames by the thousand.
-        "--handshakes-per-minute", "100000",
-        "--messages-per-minute", "100000",
-        "--auth-timeout-s", "1",
+        "--handshakes-per-minute",
+        "100000",
+        "--messages-per-minute",
+        "100000",
+        "--auth-timeout-s",
+        "1",
     )
     db_path = tmp / "tickertape.db"
     url = database_url(db_path)

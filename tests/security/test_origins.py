@@ -40,8 +40,13 @@ def bad_origins(port: int) -> list[str]:
 
 def good_origins(port: int) -> list[str]:
     own = f"http://127.0.0.1:{port}"
-    return [own, own.upper().replace("HTTP", "http", 1), own.upper(), *ALLOWED_ORIGINS,
-            "HTTPS://Chat.Example.COM"]
+    return [
+        own,
+        own.upper().replace("HTTP", "http", 1),
+        own.upper(),
+        *ALLOWED_ORIGINS,
+        "HTTPS://Chat.Example.COM",
+    ]
 
 
 async def test_bad_origins_are_refused_before_accept(deployment: Deployment) -> None:
@@ -73,9 +78,7 @@ async def test_no_origin_is_a_non_browser_client(deployment: Deployment) -> None
 def session_cookie(deployment: Deployment) -> str:
     """The web login's cookie value for alice."""
     with httpx.Client(base_url=deployment.server.base_url, timeout=30) as http:
-        answer = http.post(
-            "/api/auth/login", json={"username": "alice", "password": USER_PASSWORD}
-        )
+        answer = http.post("/api/auth/login", json={"username": "alice", "password": USER_PASSWORD})
         assert answer.status_code == 200, answer.text
         cookie = http.cookies.get("tickertape_session")
     assert cookie
@@ -86,8 +89,10 @@ async def test_cookie_authenticates_with_an_allowed_origin(
     deployment: Deployment, session_cookie: str
 ) -> None:
     server = deployment.server
-    headers = {"Origin": f"http://127.0.0.1:{server.port}",
-               "Cookie": f"tickertape_session={session_cookie}"}
+    headers = {
+        "Origin": f"http://127.0.0.1:{server.port}",
+        "Cookie": f"tickertape_session={session_cookie}",
+    }
     frame = await connect_and_read(server.ws_url, headers)
     assert frame["type"] == "hello"
     assert frame["user"]["name"] == deployment.user_name

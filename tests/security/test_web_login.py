@@ -89,8 +89,13 @@ def test_wrong_credentials_are_one_401(deployment: Deployment) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"username": "alice"}, {"password": "x"}, {"token": ""},
-     {"username": "alice", "password": USER_PASSWORD, "token": "tt_x"}],
+    [
+        {},
+        {"username": "alice"},
+        {"password": "x"},
+        {"token": ""},
+        {"username": "alice", "password": USER_PASSWORD, "token": "tt_x"},
+    ],
 )
 def test_malformed_logins_are_400(deployment: Deployment, body: dict[str, str]) -> None:
     with browser(deployment) as http:

@@ -41,7 +41,7 @@ class Client:
         await self.send(
             {"type": "chat", "client_msg_id": client_msg_id, "content": content, **fields}
         )
-        return await self.recv_type("accepted", "error")
+        return await self.recv_type("accepted", "error", skip=("queued", "token"))
 
     async def collect_reply(
         self, reply_id: str, after_seq: int = 0
