@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ws.router)
     _include_optional_routers(app)
     mount_frontend(app)
+    # Large JSON (transcripts, exports) compresses well; SSE is excluded by Starlette.
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
     return app

@@ -61,6 +61,9 @@ class FuzzClient:
                 compression=None,
                 max_size=2**22,
                 open_timeout=RECV_TIMEOUT_S,
+                # Keepalive pings would draw from `random` in a background thread, under
+                # Hypothesis' feet; the fuzz keeps the connection busy anyway.
+                ping_interval=None,
             )
         )
         hello = self.recv()

@@ -36,16 +36,18 @@ scalars = (
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=80)
+    | st.text(max_size=40)
 )
 json_values = st.recursive(
     scalars,
     lambda inner: (
         st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
     ),
-    max_leaves=20,
+    max_leaves=10,
 )
-ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True) | st.text(max_size=70)
+ID_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+# Mostly well-formed ids (so the frame gets past them), sometimes not; from_regex is slow.
+ids = st.text(ID_ALPHABET, min_size=1, max_size=64) | st.text(max_size=70)
 params = st.dictionaries(st.sampled_from(PARAM_FIELDS), json_values, max_size=4) | json_values
 
 

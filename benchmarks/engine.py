@@ -1,0 +1,365 @@
+"""Engine benchmark: `python benchmarks/engine.py [--quick] [--threads N] [--no-write]`.
+
+A model of the SmolLM2-135M shape (random weights, built in-process, nothing downloaded)
+at 1, 8 and 32 concurrent replies, fixed prompt and output lengths, EOS ignored:
+  (a) bare loop: the engine's own forward + KV cache, one batched forward per step,
+      argmax, no scheduler/server: the ceiling for this model, batch and thread count;
+  (b) the engine (LocalEngine): scheduler, chunked prefill, sampling, detokenization,
+      asyncio hand-off, consumed as ReplyStreams on an event loop;
+  (c) the usual pattern: one `model.generate` per request in a ThreadPoolExecutor(4).
+The table goes to stdout and replaces the "## Engine" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import os
+import platform
+import statistics
+import string
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers.generation.streamers import BaseStreamer
+
+from tickertape.engine.batch import decode_inputs, prefill_inputs
+from tickertape.engine.config import EngineConfig
+from tickertape.engine.forward import forward, inspect_model
+from tickertape.engine.kvcache import KVCache
+from tickertape.engine.local import LocalEngine
+from tickertape.engine.types import FinishEvent, Prompt, SamplingParams, TextEvent
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+VOCAB = 49152
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+    "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def smollm2_shape() -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        rope_theta=100000.0,
+        eos_token_id=2,
+        pad_token_id=0,
+        bos_token_id=None,
+    )
+
+
+def tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer with exactly VOCAB ids, every one decoding to text."""
+    vocab = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2}
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[ch] = len(vocab)
+    words = (
+        "Ġ" + "".join(w) for n in (2, 3) for w in itertools.product(string.ascii_letters, repeat=n)
+    )
+    for word in itertools.islice(words, VOCAB - len(vocab)):
+        vocab[word] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    wrapped.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
+    wrapped.chat_template = CHATML
+    return wrapped
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Result:
+    mode: str
+    conc: int
+    tokens: int = 0
+    seconds: float = 0.0
+    ttft: list[float] = field(default_factory=list)  # ms
+    itl: list[float] = field(default_factory=list)  # ms
+    lag: list[float] = field(default_factory=list)  # ms
+    stop: list[float] = field(default_factory=list)  # ms
+    step: list[float] = field(default_factory=list)  # ms, engine steps during the stop probe
+
+    @property
+    def tps(self) -> float:
+        return self.tokens / self.seconds
+
+
+class Ticker:
+    """Measures event-loop lag: how late a 1 ms sleep wakes up."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.lags.append((time.perf_counter() - before - 0.001) * 1000)
+
+    def __enter__(self) -> Ticker:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def bare_loop(model: Any, prompts: list[list[int]], out_len: int) -> Result:
+    res = Result("a bare loop", len(prompts))
+    n, p = len(prompts), len(prompts[0])
+    cache = KVCache(
+        inspect_model(model, p + out_len), n, p + out_len, torch.float32, torch.device("cpu")
+    )
+    with torch.inference_mode():
+        start = time.perf_counter()
+        logits = forward(
+            model,
+            cache,
+            prefill_inputs([(i, ids, 0) for i, ids in enumerate(prompts)], cache.scratch),
+        )
+        last = start
+        for step in range(out_len):
+            tokens = logits.argmax(dim=-1).tolist()
+            now = time.perf_counter()
+            (res.ttft if step == 0 else res.itl).extend([(now - last) * 1000] * n)
+            last = now
+            if step < out_len - 1:
+                logits = forward(model, cache, decode_inputs(tokens, [p + step] * n))
+        res.seconds = time.perf_counter() - start
+    res.ttft = [t for t in res.ttft]
+    res.tokens = n * out_len
+    return res
+
+
+async def engine_run(
+    engine: LocalEngine, prompts: list[list[int]], out_len: int, tag: str
+) -> Result:
+    res = Result("b engine", len(prompts))
+    params = SamplingParams(max_tokens=out_len, temperature=0.0, ignore_eos=True)
+
+    async def one(i: int, ids: list[int]) -> None:
+        prompt = Prompt(messages=(), token_ids=tuple(ids), prompt_tokens=len(ids))
+        sent = time.perf_counter()
+        stream = engine.submit(f"{tag}-{i}", f"user{i}", prompt, params)
+        last: float | None = None
+        async for ev in stream:
+            now = time.perf_counter()
+            if isinstance(ev, TextEvent):
+                if last is None:
+                    res.ttft.append((now - sent) * 1000)
+                else:
+                    res.itl.append((now - last) * 1000)
+                last = now
+            elif isinstance(ev, FinishEvent):
+                res.tokens += ev.result.usage.completion_tokens
+
+    with Ticker() as ticker:
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i, ids) for i, ids in enumerate(prompts)))
+        res.seconds = time.perf_counter() - start
+    res.lag = ticker.lags
+    return res
+
+
+async def stop_probe(engine: LocalEngine, prompts: list[list[int]], res: Result) -> None:
+    """Stop replies mid-generation; time from stop() to their FinishEvent."""
+    params = SamplingParams(max_tokens=10_000, temperature=0.0, ignore_eos=True)
+    streams = []
+    for i, ids in enumerate(prompts):
+        prompt = Prompt(messages=(), token_ids=tuple(ids), prompt_tokens=len(ids))
+        streams.append(aiter(engine.submit(f"stop-{res.conc}-{i}", f"user{i}", prompt, params)))
+    for it in streams:  # wait until every reply is decoding
+        while not isinstance(await anext(it), TextEvent):
+            pass
+    for i, it in enumerate(streams):
+        res.step.append(engine.stats().last_step_ms)
+        sent = time.perf_counter()
+        engine.stop(f"stop-{res.conc}-{i}")
+        async for ev in it:
+            if isinstance(ev, FinishEvent):
+                res.stop.append((time.perf_counter() - sent) * 1000)
+
+
+async def generate_pool(model: Any, prompts: list[list[int]], out_len: int) -> Result:
+    res = Result("c generate x4", len(prompts))
+
+    class Clock(BaseStreamer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def put(self, value: Any) -> None:
+            self.times.append(time.perf_counter())
+
+        def end(self) -> None:
+            pass
+
+    def one(ids: list[int]) -> tuple[float, list[float]]:
+        sent = time.perf_counter()
+        clock = Clock()
+        with torch.inference_mode():
+            model.generate(
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=out_len,
+                min_new_tokens=out_len,
+                do_sample=False,
+                streamer=clock,
+                pad_token_id=0,
+            )
+        return sent, clock.times[1:]  # the first put() is the prompt
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(4) as pool, Ticker() as ticker:
+        start = time.perf_counter()
+        runs = await asyncio.gather(*(loop.run_in_executor(pool, one, ids) for ids in prompts))
+        res.seconds = time.perf_counter() - start
+    res.lag = ticker.lags
+    for sent, times in runs:
+        res.tokens += len(times)
+        res.ttft.append((times[0] - sent) * 1000)
+        res.itl += [(b - a) * 1000 for a, b in itertools.pairwise(times)]
+    return res
+
+
+def table(results: list[Result]) -> str:
+    by = {(r.mode[0], r.conc): r for r in results}
+    lines = [
+        "| mode | replies | tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms | stop ms p50 / max (step ms) "
+        "| loop lag p99 ms | b/a | b/c |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        stop = (
+            f"{pct(r.stop, 50):.0f} / {max(r.stop):.0f} ({statistics.median(r.step):.0f})"
+            if r.stop
+            else "—"
+        )
+        lag = f"{pct(r.lag, 99):.1f}" if r.lag else "—"
+        ratios = ["", ""]
+        if r.mode.startswith("b"):
+            for k, other in enumerate("ac"):
+                if (other, r.conc) in by:
+                    ratios[k] = f"{r.tps / by[(other, r.conc)].tps:.2f}"
+        lines.append(
+            f"| {r.mode} | {r.conc} | {r.tps:.1f} | {pct(r.ttft, 50):.0f} / {pct(r.ttft, 99):.0f} "
+            f"| {pct(r.itl, 50):.0f} / {pct(r.itl, 99):.0f} | {stop} | {lag} | {ratios[0]} | {ratios[1]} |"
+        )
+    return "\n".join(lines)
+
+
+def write_doc(section: str) -> None:
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    start = text.find("\n## Engine\n")
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + section + (text[end:] if end >= 0 else "")
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text.rstrip("\n") + "\n")
+
+
+async def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    prompt_len, out_len = (32, 16) if args.quick else (32, 64)
+    concurrency = (1, 8, 32)
+    log(f"building the SmolLM2-135M-shaped model (random weights), threads={args.threads}")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(smollm2_shape()).eval()
+    gen = torch.Generator().manual_seed(1)
+    prompts_all = torch.randint(3, VOCAB, (max(concurrency), prompt_len), generator=gen).tolist()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        tokenizer().save_pretrained(tmp)
+        config = EngineConfig(
+            model=tmp,
+            max_batch=max(concurrency),
+            max_waiting=256,
+            max_new_tokens_limit=10_000,
+            prefill_chunk=256,
+            max_context=prompt_len + 256,
+            torch_threads=args.threads,
+        )
+        engine = LocalEngine(config)
+        await engine.start()
+        log("model loaded; warming up")
+        await engine_run(engine, prompts_all[:2], 4, "warm")
+        for conc in concurrency:
+            prompts = prompts_all[:conc]
+            log(f"{conc} replies: (a) bare loop")
+            results.append(bare_loop(model, prompts, out_len))
+            log(f"{conc} replies: (b) engine")
+            b = await engine_run(engine, prompts, out_len, f"b{conc}")
+            log(f"{conc} replies: (b) stop probe")
+            await stop_probe(engine, prompts, b)
+            results.append(b)
+            log(f"{conc} replies: (c) generate in ThreadPoolExecutor(4)")
+            results.append(await generate_pool(model, prompts, out_len))
+            log(
+                f"{conc} replies: a {results[-3].tps:.1f} b {b.tps:.1f} c {results[-1].tps:.1f} tok/s"
+            )
+        await engine.close()
+    results.sort(key=lambda r: (r.conc, r.mode))
+    body = table(results)
+    print(body)
+    facts = (
+        f"{dt.date.today().isoformat()}, `python benchmarks/engine.py{' --quick' if args.quick else ''}`"
+        f" on {os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}, "
+        f"{args.threads} torch thread(s), load average at the end {os.getloadavg()[0]:.1f}. "
+        f"Prompt {prompt_len} tokens, output {out_len} tokens, EOS ignored, greedy."
+    )
+    section = (
+        "## Engine\n\nSmolLM2-135M shape (LlamaConfig: hidden 576, 30 layers, 9 heads, 3 kv heads, "
+        "intermediate 1536, vocab 49152, tied embeddings), random weights built in-process. "
+        "(a) bare loop: the engine's forward and KV cache, one batched forward per step, argmax; "
+        "(b) LocalEngine consumed on an asyncio loop; (c) one `model.generate` per request in a "
+        "ThreadPoolExecutor(4). ITL is measured between consecutive text events as the consumer "
+        "sees them; stop = from `stop()` to the FinishEvent, next to the median engine step.\n\n"
+        f"{facts}\n\n{body}\n"
+    )
+    if not args.no_write:
+        write_doc(section)
+        log(f"wrote the Engine section of {DOC}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="16 output tokens instead of 64")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for all modes")
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    asyncio.run(main(parser.parse_args()))
