@@ -7,7 +7,9 @@ answer must be an `error` with `bad_request`) or which valid frame it is.
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from typing import Any
 
@@ -43,6 +45,8 @@ class FuzzClient:
         self._stack = ExitStack()
         self.frames_sent = 0
         self.reconnects = 0
+        self.kinds: Counter[str] = Counter()  # frames by what the oracle expected
+        self.seconds: Counter[str] = Counter()
 
     def __enter__(self) -> FuzzClient:
         self._open()
@@ -90,12 +94,18 @@ class FuzzClient:
 
     def exchange(self, text: str) -> None:
         """Send one frame and check the whole answer to it."""
+        started = time.perf_counter()
+        kind = self._exchange(text)
+        self.kinds[kind] += 1
+        self.seconds[kind] += time.perf_counter() - started
+
+    def _exchange(self, text: str) -> str:
         try:
             frame = parse_frame(text)
         except FrameError:
             self.send_text(text)
             self._expect_error({"bad_request"})
-            return
+            return "invalid"
         self.send_text(text)
         if isinstance(frame, PingIn):
             answer = self.recv()
@@ -109,6 +119,7 @@ class FuzzClient:
             self._expect_reply(frame)
         else:  # stop / resume of a reply that does not exist (or is not ours)
             self._expect_error({"not_found", "bad_request"})
+        return type(frame).__name__
 
     def ping(self) -> None:
         data = uuid.uuid4().hex

@@ -35,7 +35,7 @@ def fuzz_settings(examples: int) -> settings:
 # Each example is a burst of frames (Hypothesis' cost is mostly per example, so bursts
 # buy many more frames per second); at least 10,000 frames in all, checked at the end.
 BURST = {"min_size": 8, "max_size": 12}
-EXAMPLES = {"json": 300, "near_valid": 450, "raw": 250}
+EXAMPLES = {"json": 350, "near_valid": 450, "raw": 350}
 MIN_FRAMES = 10_000
 
 
@@ -48,6 +48,8 @@ def fuzz(deployment: Deployment) -> Iterator[FuzzClient]:
 @pytest.fixture(scope="module", autouse=True)
 def enough_frames(fuzz: FuzzClient, deployment: Deployment) -> Iterator[None]:
     yield
+    print(f"fuzz: {fuzz.frames_sent} frames, {fuzz.reconnects} reconnects, {dict(fuzz.kinds)}")
+    print("fuzz seconds:", {k: round(v, 1) for k, v in fuzz.seconds.items()})
     assert fuzz.frames_sent >= MIN_FRAMES
     fuzz.ping()  # still serving on the same connection
     with FuzzClient(deployment.server.ws_url, deployment.user_token) as fresh:
