@@ -67,15 +67,37 @@ def test_send_message_and_reply_streams_in(page: Any, live_server: Any, api: Any
     expect(page.locator("#send-button")).to_be_enabled()
 
 
+def _record_and_force_long_replies(
+    page: Any, sent: list[dict[str, Any]], received: list[dict[str, Any]]
+) -> None:
+    """Forward /ws through a Playwright route that records frames both ways and adds the
+    server's documented `params.ignore_eos` extension to chats, so the demo model cannot
+    end a reply before the test has had a chance to act on it."""
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            sent.append(frame)
+            if frame.get("type") == "chat":
+                frame = {**frame, "params": {**frame.get("params", {}), "ignore_eos": True}}
+            server.send(json.dumps(frame))
+
+        def from_server(message: str | bytes) -> None:
+            received.append(json.loads(message))
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws$"), route)
+
+
 def test_stop_mid_reply(page: Any, live_server: Any, api: Any) -> None:
     sent: list[dict[str, Any]] = []
     received: list[dict[str, Any]] = []
-
-    def watch(ws: Any) -> None:
-        ws.on("framesent", lambda p: sent.append(json.loads(p)))
-        ws.on("framereceived", lambda p: received.append(json.loads(p)))
-
-    page.on("websocket", watch)
+    _record_and_force_long_replies(page, sent, received)
     open_chat(page, live_server.base_url)
     set_generation_settings(page, max_tokens=512, temperature=1.0)
     reply = send_message(page, "Write a very long story about a lighthouse keeper.")
@@ -89,22 +111,27 @@ def test_stop_mid_reply(page: Any, live_server: Any, api: Any) -> None:
     assert chat_frames[-1]["params"] == {"max_tokens": 512, "temperature": 1.0}
     assert {"type": "stop", "reply_id": reply_id} in sent
     end = next(f for f in received if f["type"] == "end" and f["reply_id"] == reply_id)
-    if end["finish_reason"] != "stopped":
-        pytest.skip(f"the demo model finished ({end['finish_reason']}) before the stop arrived")
+    assert end["finish_reason"] == "stopped"
+    assert end["seq"] < 512
     expect(reply).to_have_attribute("data-status", "stopped")
     stored = _assert_matches_store(page, api, reply)
     assert stored["status"] == "stopped"
     assert stored["finish_reason"] == "stopped"
     expect(page.locator("#stop-button")).to_be_hidden()
+    expect(page.locator("#send-button")).to_be_enabled()
     # Settings survive a reload (localStorage).
     page.reload()
     page.click("#settings-toggle")
     expect(page.locator("#setting-max-tokens")).to_have_value("512")
+    expect(page.locator("#setting-temperature")).to_have_value("1")
 
 
 def test_reload_mid_reply_completes(page: Any, live_server: Any, api: Any) -> None:
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+    _record_and_force_long_replies(page, sent, received)
     open_chat(page, live_server.base_url)
-    set_generation_settings(page, max_tokens=512)
+    set_generation_settings(page, max_tokens=400)
     reply = send_message(page, "Explain how a ticker tape machine works, in detail.")
     wait_until_streaming(reply)
     conv_id = conversation_id(page)
@@ -115,15 +142,21 @@ def test_reload_mid_reply_completes(page: Any, live_server: Any, api: Any) -> No
     expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
     resumed = page.locator(f".message.assistant[data-reply-id='{reply_id}']")
     wait_until_done(resumed)
-    _assert_matches_store(page, api, resumed)
+    # The history said "streaming", so the reloaded page followed it from the start.
+    assert {"type": "resume", "reply_id": reply_id, "last_seq": 0} in sent
+    stored = _assert_matches_store(page, api, resumed)
+    assert stored["usage"]["completion_tokens"] == 400
     expect(page.locator(".message.user")).to_have_count(1)
 
 
 def test_offline_mid_reply_resumes_without_gaps(
     page: Any, context: Any, live_server: Any, api: Any
 ) -> None:
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+    _record_and_force_long_replies(page, sent, received)
     open_chat(page, live_server.base_url)
-    set_generation_settings(page, max_tokens=512)
+    set_generation_settings(page, max_tokens=400)
     reply = send_message(page, "Tell me a long tale about stock markets and telegraphs.")
     wait_until_streaming(reply)
     status = page.locator("#connection-status")
@@ -134,7 +167,12 @@ def test_offline_mid_reply_resumes_without_gaps(
     expect(status).to_have_attribute("data-state", "open")
 
     wait_until_done(reply)
-    _assert_matches_store(page, api, reply)
+    reply_id = reply.get_attribute("data-reply-id")
+    resumes = [f for f in sent if f["type"] == "resume" and f["reply_id"] == reply_id]
+    assert resumes, "the reply was not resumed after the network came back"
+    assert resumes[0]["last_seq"] >= 1
+    stored = _assert_matches_store(page, api, reply)
+    assert stored["usage"]["completion_tokens"] == 400
     expect(page.locator(".message.user")).to_have_count(1)
 
 

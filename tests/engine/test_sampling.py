@@ -65,3 +65,14 @@ def test_sampling_follows_the_distribution() -> None:
     for _ in range(500):
         counts[sample(logits, [RowSampling(1.0, 0.8, 0, gen)])[0]] += 1
     assert counts[2] == 0
+
+
+def test_wide_nucleus_falls_back_to_the_full_sort() -> None:
+    # A flat distribution over 5000 tokens: top_p=0.9 reaches far past the topk head.
+    logits = torch.zeros(2, 5000)
+    logits[1, 7] = 50.0  # this row is covered by the head: always token 7
+    nucleus = rows(2, top_p=0.9)  # generators advance from one call to the next
+    picks = [sample(logits, nucleus) for _ in range(50)]
+    assert len({p[0] for p in picks}) > 40
+    assert all(0 <= p[0] < 5000 for p in picks)
+    assert {p[1] for p in picks} == {7}

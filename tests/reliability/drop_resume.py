@@ -56,7 +56,9 @@ async def _read_some(c: Client, reply: Followed, frames: int, stats: DropResumeS
             continue
         if frame["type"] == "end":
             if frame["seq"] != reply.last_seq:
-                stats.violations.append(f"{reply.reply_id}: end.seq {frame['seq']} after {reply.last_seq}")
+                stats.violations.append(
+                    f"{reply.reply_id}: end.seq {frame['seq']} after {reply.last_seq}"
+                )
             reply.ended = True
             return
         if frame["seq"] != reply.last_seq + 1:
@@ -92,10 +94,7 @@ async def drop_resume(
     rng = random.Random(seed)
     per_worker = [cycles // workers + (i < cycles % workers) for i in range(workers)]
     await asyncio.gather(
-        *(
-            _worker(url, n, max_tokens, random.Random(rng.random()), stats)
-            for n in per_worker
-        )
+        *(_worker(url, n, max_tokens, random.Random(rng.random()), stats) for n in per_worker)
     )
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         for reply in stats.replies:

@@ -33,9 +33,13 @@ class Seen:
     violation: str | None = None
 
 
-async def _stream(url: str, seen: Seen, first_token: asyncio.Event, all_accepted: list[int]) -> None:
+async def _stream(
+    url: str, seen: Seen, first_token: asyncio.Event, all_accepted: list[int]
+) -> None:
     async with client(url, open_timeout=60) as c:
-        accepted = await c.chat("Tell me about the sea.", uuid.uuid4().hex, params=long_params(2000))
+        accepted = await c.chat(
+            "Tell me about the sea.", uuid.uuid4().hex, params=long_params(2000)
+        )
         assert accepted["type"] == "accepted", accepted
         seen.conversation_id, seen.reply_id = accepted["conversation_id"], accepted["reply_id"]
         all_accepted[0] += 1
@@ -72,7 +76,9 @@ async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path
     first_token = asyncio.Event()
     accepted = [0]
     try:
-        tasks = [asyncio.create_task(_stream(server.ws_url, s, first_token, accepted)) for s in seen]
+        tasks = [
+            asyncio.create_task(_stream(server.ws_url, s, first_token, accepted)) for s in seen
+        ]
         await asyncio.wait_for(first_token.wait(), 120)
         # Every turn is committed before the signal: the test is about replies, not refusals.
         while accepted[0] < STREAMS:

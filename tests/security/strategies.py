@@ -55,7 +55,7 @@ params = st.dictionaries(st.sampled_from(PARAM_FIELDS), json_values, max_size=4)
 def typed_frames(draw: st.DrawFn) -> dict[str, Any]:
     """Objects that look like frames, with each field sometimes right and sometimes not."""
     frame: dict[str, Any] = {"type": draw(st.sampled_from(TYPES) | st.text(max_size=10))}
-    for name in draw(st.lists(st.sampled_from(FIELDS[1:]), unique=True, max_size=5)):
+    for name in draw(st.lists(st.sampled_from(FIELDS[1:]), unique=True, max_size=4)):
         if name in ("client_msg_id", "reply_id", "conversation_id"):
             frame[name] = draw(ids | json_values)
         elif name == "params":
@@ -64,6 +64,34 @@ def typed_frames(draw: st.DrawFn) -> dict[str, Any]:
             frame[name] = draw(st.integers(min_value=-5, max_value=2**60) | json_values)
         else:
             frame[name] = draw(json_values)
+    return frame
+
+
+# Weighted by repetition: chats start (one-token) generations and auth frames end the
+# session, so both are rarer than the cheap kinds.
+VALID_KINDS = ["ping"] * 6 + ["stop"] * 4 + ["resume"] * 4 + ["chat"] * 2 + ["auth"]
+good_ids = st.text(ID_ALPHABET, min_size=1, max_size=64)
+
+
+@st.composite
+def valid_frames(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-formed frame of each kind, then maybe one field replaced by anything."""
+    kind = draw(st.sampled_from(VALID_KINDS))
+    frame: dict[str, Any] = {"type": kind}
+    if kind == "ping":
+        frame["data"] = draw(json_values)
+    elif kind == "stop":
+        frame["reply_id"] = draw(good_ids)
+    elif kind == "resume":
+        frame["reply_id"] = draw(good_ids)
+        frame["last_seq"] = draw(st.integers(min_value=0, max_value=2**53))
+    elif kind == "chat":
+        frame["client_msg_id"] = draw(good_ids)
+        frame["content"] = draw(st.text(min_size=1, max_size=40))
+    else:
+        frame["token"] = "tt_" + draw(st.text(ID_ALPHABET, min_size=43, max_size=43))
+    if draw(st.booleans()):
+        frame[draw(st.sampled_from(FIELDS))] = draw(json_values)
     return frame
 
 
@@ -81,7 +109,7 @@ def encode(frame: Any) -> str:
 
 
 json_frames = json_values.map(encode)
-near_valid_frames = typed_frames().map(encode)
+near_valid_frames = (typed_frames() | valid_frames()).map(encode)
 raw_texts = (
     st.text(max_size=200)
     | json_frames.map(lambda s: s[: max(0, len(s) // 2)])  # truncated JSON

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -105,7 +107,7 @@ def test_malformed_logins_are_400(deployment: Deployment, body: dict[str, str]) 
 def test_login_wants_json_not_a_form(deployment: Deployment) -> None:
     # A cross-site <form> can post text/plain or urlencoded without a preflight.
     with browser(deployment) as http:
-        raw = '{"username": "alice", "password": "%s"}' % USER_PASSWORD
+        raw = json.dumps({"username": "alice", "password": USER_PASSWORD})
         for content_type in ("text/plain", "application/x-www-form-urlencoded"):
             answer = http.post(
                 "/api/auth/login", content=raw, headers={"Content-Type": content_type}

@@ -92,11 +92,13 @@ class GenerationLoop:
 
     def _fail_everything(self) -> None:
         outs = Outputs()
+        # Close first: a submit that got past the scheduler registered its Live before,
+        # so the snapshot below sees it; later submits are refused.
+        self.sched.close()
         with self._pending_lock:
             lives = [*self._running.values(), *self._pending.values()]
             self._pending.clear()
         self._running.clear()
-        self.sched.close()
         for live in lives:
             outs.finish(live, FinishReason.ERROR, self.error)
         self._aloop.call_soon_threadsafe(self._dispatch, outs.items())
