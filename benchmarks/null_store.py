@@ -129,7 +129,7 @@ def main() -> None:
 
     # app.py imports these names from tickertape.resources inside its lifespan, at start-up.
     tickertape.resources.build_store = _build_null_store  # type: ignore[assignment]
-    tickertape.resources.database_readiness = _always_ready  # type: ignore[assignment]
+    tickertape.resources.database_readiness = _always_ready
     tickertape_main()
 
 

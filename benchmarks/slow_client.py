@@ -39,12 +39,12 @@ async def main() -> None:
     p99: dict[bool, list[float]] = {False: [], True: []}
     drops: list[float] = []
     for rep in range(args.reps):
-        for with_nr in (False, True) if rep % 2 == 0 else (True, False):
-            value, dropped = await one_run(args.readers, args.tokens, with_nr)
-            p99[with_nr].append(value)
+        for non_reader in (False, True) if rep % 2 == 0 else (True, False):
+            value, dropped = await one_run(args.readers, args.tokens, non_reader)
+            p99[non_reader].append(value)
             if dropped is not None:
                 drops.append(dropped)
-            print(f"rep {rep} non-reader={with_nr}: readers' ITL p99 {value:.1f} ms")
+            print(f"rep {rep} non-reader={non_reader}: readers' ITL p99 {value:.1f} ms")
     base, with_nr = median(p99[False]), median(p99[True])
     rows = [
         ["readers only (baseline)", f"{base:.1f}", "", ""],

@@ -17,8 +17,9 @@ from tickertape.chat.reply_log import ReplyHub
 from tickertape.chat.service import ChatService
 from tickertape.metrics import Metrics
 from tickertape.settings import Settings
-from tickertape.transport import health, http_api, metrics_route, ws
+from tickertape.transport import auth_routes, health, http_api, metrics_route, ws
 from tickertape.transport.http_errors import install_error_handlers
+from tickertape.transport.http_limits import BodySizeLimit
 from tickertape.transport.metrics_route import HttpMetrics
 from tickertape.transport.pages import CONTENT_SECURITY_POLICY, mount_frontend
 
@@ -42,11 +43,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(http_api.router)
+    app.include_router(auth_routes.router)
     app.include_router(ws.router)
     _include_optional_routers(app)
     mount_frontend(app)
     # Large JSON (transcripts, exports) compresses well; SSE is excluded by Starlette.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
     return app
@@ -66,6 +69,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = await build_store(settings)
     app.state.store = store
     app.state.database_ready = database_readiness(store)
+    await store.purge_expired_web_sessions()
     recovered = await store.recover_interrupted()
     if recovered:
         log.info("marked %d replies interrupted by the last shutdown", recovered)

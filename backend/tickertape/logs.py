@@ -45,6 +45,17 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _ClientNoiseFilter(logging.Filter):
+    """A client's invalid UTF-8 frame is its problem, answered with close 1007: log it as a
+    one-line INFO, not an ERROR with a traceback that any client could flood the log with."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error" and record.getMessage().startswith("Invalid UTF-8"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ids = " ".join(
@@ -80,6 +91,7 @@ def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(_ContextFilter())
+    handler.addFilter(_ClientNoiseFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     # limits
     max_frame_bytes: int = Field(65536, ge=1024, description="largest WebSocket frame")
     max_content_chars: int = Field(16000, ge=1, description="largest chat message")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest HTTP request body")
     max_concurrent_replies: int = Field(4, ge=1, description="replies in flight per user")
     messages_per_minute: int = Field(30, ge=1, description="chat messages per user per minute")
     handshakes_per_minute: int = Field(60, ge=1, description="WebSocket handshakes per IP/min")

@@ -57,7 +57,7 @@ def build_tiny_model(out: Path) -> Path:
     tok.train_from_iterator(
         ["hello there, how are you today? " * 20, "the weather is nice"] * 5, trainer
     )
-    wrapped = PreTrainedTokenizerFast(
+    wrapped: Any = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>"
     )
     wrapped.chat_template = CHATML

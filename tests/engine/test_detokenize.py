@@ -39,17 +39,15 @@ def byte_level_bpe() -> Tokenizer:
 def byte_fallback_bpe() -> Tokenizer:
     """Llama/SentencePiece style: unknown characters become <0xNN> byte tokens."""
     vocab: dict[str, int] = {"<unk>": 0, "</s>": 1}
-    for b in range(256):
-        vocab[f"<0x{b:02X}>"] = len(vocab)
+    for byte in range(256):
+        vocab[f"<0x{byte:02X}>"] = len(vocab)
     for ch in "▁abcdefghijklmnopqrstuvwxyzHTW,.!:—":
         vocab.setdefault(ch, len(vocab))
     merges = [("▁", "t"), ("h", "e"), ("▁t", "he"), ("l", "l"), ("o", "▁")]
     for a, b in merges:
         vocab.setdefault(a + b, len(vocab))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
-    )
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     tok.decoder = decoders.Sequence(
         [
             decoders.Replace("▁", " "),
@@ -119,6 +117,7 @@ def test_byte_fallback_really_splits_characters_over_tokens() -> None:
 def test_special_tokens_are_not_emitted(kind: str) -> None:
     tok = tokenizer(kind)
     special = tok.token_to_id("<|im_end|>" if kind == "byte_level" else "</s>")
+    assert special is not None
     ids = [*tok.encode("hello world").ids, special, *tok.encode(" hello").ids]
     deltas, _ = stream(tok, ids)
     assert "".join(deltas) == tok.decode(ids, skip_special_tokens=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ SHAPE: dict[str, Any] = {
     "num_key_value_heads": 2,
     "max_position_embeddings": 128,
 }
-MODELS = {
+MODELS: dict[str, Callable[[], Any]] = {
     "llama": lambda: LlamaForCausalLM(LlamaConfig(**SHAPE)),
     "llama-mha-bias": lambda: LlamaForCausalLM(
         LlamaConfig(**{**SHAPE, "num_key_value_heads": 4, "attention_bias": True})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.engine.conftest import (
 )
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.local import LocalEngine
+from tickertape.engine.loop import FaultHook
 from tickertape.engine.types import (
     ChatMessage,
     EngineOverloaded,
@@ -40,6 +42,16 @@ QUESTIONS = [
 GREEDY = SamplingParams(max_tokens=32, temperature=0.0)
 SEEDED = SamplingParams(max_tokens=32, temperature=1.0, top_p=0.9, top_k=50, seed=1234)
 LONG = SamplingParams(max_tokens=400, temperature=0.0, ignore_eos=True)
+
+
+def pause_until(gate: threading.Event) -> FaultHook:
+    """Hold the generation thread before each step until the gate opens."""
+
+    def hook(phase: str, ids: tuple[str, ...]) -> None:
+        if phase == "step":
+            gate.wait()
+
+    return hook
 
 
 async def test_model_name_and_context(make_engine: EngineFactory) -> None:
@@ -119,15 +131,9 @@ async def test_stop_string_ends_reply_and_is_not_emitted(make_engine: EngineFact
     assert len(full) > 12
     stop = full[8:12]
     cut = full.index(stop)
-    r = await run(
-        engine, "cut", QUESTIONS[0], SamplingParams(**{**_asdict(params), "stop": (stop,)})
-    )
+    r = await run(engine, "cut", QUESTIONS[0], replace(params, stop=(stop,)))
     assert r.result.finish_reason is FinishReason.STOP
     assert r.text == full[:cut]
-
-
-def _asdict(params: SamplingParams) -> dict[str, object]:
-    return {name: getattr(params, name) for name in params.__slots__}
 
 
 async def test_stop_takes_effect_within_one_step(make_engine: EngineFactory) -> None:
@@ -145,7 +151,7 @@ async def test_stop_takes_effect_within_one_step(make_engine: EngineFactory) -> 
 async def test_stop_a_waiting_reply(make_engine: EngineFactory) -> None:
     engine = await make_engine(max_batch=1)
     gate = threading.Event()
-    engine.set_fault_hook(lambda phase, ids: gate.wait() if phase == "step" else None)
+    engine.set_fault_hook(pause_until(gate))
     first = await submit(engine, "first", "hello", LONG)
     second = await submit(engine, "second", "hello", LONG)
     engine.stop("second")
@@ -185,7 +191,7 @@ async def test_full_queue_is_overloaded_and_positions_are_reported(
 ) -> None:
     engine = await make_engine(max_batch=1, max_waiting=2)
     gate = threading.Event()
-    engine.set_fault_hook(lambda phase, ids: gate.wait() if phase == "step" else None)
+    engine.set_fault_hook(pause_until(gate))
     params = SamplingParams(max_tokens=4, temperature=0, ignore_eos=True)
     streams = [await submit(engine, f"r{i}", "hello", params) for i in range(2)]
     with pytest.raises(EngineOverloaded) as info:
@@ -204,7 +210,7 @@ async def test_per_user_cap_holds_extra_replies_without_blocking_others(
 ) -> None:
     engine = await make_engine(max_batch=4, per_user_concurrency=1)
     gate = threading.Event()
-    engine.set_fault_hook(lambda phase, ids: gate.wait() if phase == "step" else None)
+    engine.set_fault_hook(pause_until(gate))
     a1 = await submit(engine, "a1", "hello", LONG, user="alice")
     a2 = await submit(engine, "a2", "hello", GREEDY, user="alice")
     b1 = await submit(engine, "b1", "hello", GREEDY, user="bob")

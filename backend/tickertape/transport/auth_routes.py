@@ -36,7 +36,7 @@ router = APIRouter(prefix="/api")
 
 # Attempts per minute. Password guessing is the threat: per username stops a slow attack
 # on one account from many addresses, per IP stops one address spraying many accounts.
-LOGIN_PER_IP_PER_MINUTE = 20
+LOGIN_PER_IP_PER_MINUTE = 30
 LOGIN_PER_USERNAME_PER_MINUTE = 10
 _BAD_LOGIN = "wrong username, password or token"
 
@@ -75,7 +75,9 @@ def _throttle(request: Request, body: LoginIn) -> None:
         )
 
 
-async def _check_credentials(store: AccountStore, auth: Authenticator, body: LoginIn) -> UserRecord:
+async def _check_credentials(
+    store: AccountStore, auth: Authenticator, body: LoginIn
+) -> UserRecord | None:
     if not isinstance(body, PasswordLogin):
         user = await auth.user_for_token(body.token)
     else:
@@ -83,8 +85,6 @@ async def _check_credentials(store: AccountStore, auth: Authenticator, body: Log
         # Verified even for an unknown name (against a dummy hash): equal timing.
         ok = await verify_password(account.password_hash if account else None, body.password)
         user = account.record if ok and account and account.disabled_at is None else None
-    if user is None:
-        raise HTTPException(status_code=401, detail=_BAD_LOGIN)
     return user
 
 
@@ -102,6 +102,10 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
     store = _accounts(request)
     auth = get_authenticator(request)
     user = await _check_credentials(store, auth, body)
+    if user is None:
+        # The address only: a username field sometimes holds a mistyped password.
+        log.info("failed login from %s", request.client.host if request.client else "?")
+        raise HTTPException(status_code=401, detail=_BAD_LOGIN)
     if auth.mode == "none":
         # In mode `none` every token is the local user: a cookie would add nothing.
         return SessionOut(user=_user_out(user), csrf_token=None)

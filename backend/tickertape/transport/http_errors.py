@@ -7,6 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tickertape.store.types import StoreError
+
 CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -42,6 +44,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, f"{where}: {first.get('msg', 'invalid')}")
 
 
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreError)
+    status = {"bad_request": 400, "not_found": 404, "conflict": 409}.get(exc.code)
+    if status is None:
+        return error_response(503, "the database is unavailable")
+    return error_response(status, str(exc) or exc.code)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal error")
 
@@ -49,4 +59,5 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -37,7 +37,7 @@ from tickertape.engine.types import (
 )
 from tickertape.store.types import UserRecord
 from tickertape.transport.deps import EngineDep, SettingsDep, UserDep
-from tickertape.transport.openai_errors import OpenAIError, OpenAIRoute
+from tickertape.transport.openai_errors import OpenAIError, OpenAIRoute, openai_error_responses
 from tickertape.transport.openai_models import (
     ChatCompletionRequest,
     ChunkFactory,
@@ -49,7 +49,11 @@ _STARTED = int(time.time())
 
 
 def build_openai_router() -> APIRouter:
-    router = APIRouter(route_class=OpenAIRoute, tags=["openai"])
+    router = APIRouter(
+        route_class=OpenAIRoute,
+        tags=["openai"],
+        responses=openai_error_responses(400, 401, 404, 429, 503),
+    )
 
     @router.get("/v1/models")
     async def list_models(engine: EngineDep, user: UserDep) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +34,23 @@ _BY_CODE: dict[str, tuple[int, str, str]] = {
     "internal": (500, "server_error", "internal_error"),
 }
 _BY_STATUS = {401: "invalid_api_key", 403: "forbidden", 404: "not_found", 405: "not_allowed"}
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorOut(BaseModel):
+    """OpenAI's error body, as /openapi.json declares it for the /v1 routes."""
+
+    error: OpenAIErrorDetail
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": OpenAIErrorOut} for status in statuses}
 
 
 class OpenAIError(Exception):
