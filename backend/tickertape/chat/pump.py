@@ -99,15 +99,7 @@ class ReplyPump:
             # Stopped by a shutdown, not by the client: history must say so.
             reason = FinishReason.INTERRUPTED
         seq = self._log.seal()
-        usage = {
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-        }
-        timing = {
-            "queued_ms": round(result.timing.queued_ms, 1),
-            "ttft_ms": round(result.timing.ttft_ms, 1),
-            "total_ms": round(result.timing.total_ms, 1),
-        }
+        usage, timing = usage_and_timing(result)
         status: MessageStatus = _STATUS_BY_REASON[reason]
         final = ReplyFinal(
             self._log.reply_id,
@@ -157,6 +149,20 @@ class ReplyPump:
                 log.warning("reply %s: final write failed, retrying", final.reply_id, exc_info=True)
                 await asyncio.sleep(delay)
                 delay *= 2
+
+
+def usage_and_timing(result: GenerationResult) -> tuple[dict[str, int], dict[str, float]]:
+    """The `usage` and `timing` objects of `end` frames and stored messages."""
+    usage = {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+    }
+    timing = {
+        "queued_ms": round(result.timing.queued_ms, 1),
+        "ttft_ms": round(result.timing.ttft_ms, 1),
+        "total_ms": round(result.timing.total_ms, 1),
+    }
+    return usage, timing
 
 
 def _interrupted() -> GenerationResult:

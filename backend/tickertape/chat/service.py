@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from tickertape.chat.limits import RateLimiter
-from tickertape.chat.pump import ReplyPump
+from tickertape.chat.pump import ReplyPump, usage_and_timing
 from tickertape.chat.reply_log import ReplyHub, ReplyLog
 from tickertape.engine.types import (
     ChatMessage,
@@ -28,6 +28,7 @@ from tickertape.metrics import Metrics
 from tickertape.settings import Settings
 from tickertape.store.types import (
     MessageRecord,
+    MessageStatus,
     ReplyFinal,
     Store,
     StoreError,
@@ -175,23 +176,11 @@ class ChatService:
             user.id, f"openai-{uuid.uuid4().hex}", last_user or "(no user message)", None, {}
         )
         reason = result.finish_reason
+        usage, timing = usage_and_timing(result)
+        status: MessageStatus = "stopped" if reason == FinishReason.STOPPED else "complete"
+        seq = 1 if reply_text else 0  # stored whole: one frame
         await self._store.finish_reply(
-            ReplyFinal(
-                turn.reply_id,
-                reply_text,
-                1 if reply_text else 0,
-                "stopped" if reason == FinishReason.STOPPED else "complete",
-                reason.value,
-                {
-                    "prompt_tokens": result.usage.prompt_tokens,
-                    "completion_tokens": result.usage.completion_tokens,
-                },
-                {
-                    "queued_ms": result.timing.queued_ms,
-                    "ttft_ms": result.timing.ttft_ms,
-                    "total_ms": result.timing.total_ms,
-                },
-            )
+            ReplyFinal(turn.reply_id, reply_text, seq, status, reason.value, usage, timing)
         )
         return turn.conversation_id
 
