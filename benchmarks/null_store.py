@@ -40,6 +40,9 @@ class NullStore:
     async def recover_interrupted(self) -> int:
         return 0
 
+    async def purge_expired_web_sessions(self) -> int:
+        return 0
+
     def queue_depth(self) -> int:
         return 0
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tickertape.store import turns, users
 from tickertape.store.db import WRITE_OPTION, check_connection, create_engine
@@ -35,6 +35,9 @@ from tickertape.store.writer import Writer, WriterStats
 Role = Literal["user", "admin"]
 
 
+_CHECKPOINTS_KEY = "checkpoints"
+
+
 class SqlStore:
     """Create with `SqlStore(engine)` or `SqlStore.from_url(url)`; `await start()` before
     writing, `await close()` at shutdown (flushes pending writes, disposes the engine)."""
@@ -46,6 +49,7 @@ class SqlStore:
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._writer = Writer(writes, max_batch=max_batch)
+        self._checkpoints: dict[str, tuple[str, int]] = {}
         self._reader = Reader(reads)
         self._users = users.UserReader(reads)
 
@@ -101,16 +105,21 @@ class SqlStore:
         )
 
     def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
-        self._writer.submit_coalesced(
-            ("checkpoint", reply_id), lambda s: turns.checkpoint_reply(s, reply_id, content, seq)
-        )
+        # The latest checkpoint per reply wins; all of them go out in one statement.
+        self._checkpoints[reply_id] = (content, seq)
+        self._writer.submit_coalesced(_CHECKPOINTS_KEY, self._write_checkpoints)
+
+    async def _write_checkpoints(self, session: AsyncSession) -> None:
+        pending, self._checkpoints = self._checkpoints, {}
+        if pending:
+            await turns.checkpoint_replies(session, pending)
 
     async def finish_reply(self, final: ReplyFinal) -> None:
-        self._writer.discard_coalesced(("checkpoint", final.reply_id))
+        self._checkpoints.pop(final.reply_id, None)
         await self._writer.submit(lambda s: turns.finish_reply(s, final))
 
     async def fail_turn(self, reply_id: str, message: str) -> None:
-        self._writer.discard_coalesced(("checkpoint", reply_id))
+        self._checkpoints.pop(reply_id, None)
         await self._writer.submit(lambda s: turns.fail_turn(s, reply_id, message))
 
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,13 +144,31 @@ async def start_turn(
     return TurnRecord(conversation_id, user_message.id, reply.id, client_msg_id, created=True)
 
 
-async def checkpoint_reply(session: AsyncSession, reply_id: str, content: str, seq: int) -> None:
-    """Only a reply still `streaming` is checkpointed, and never backwards."""
-    await session.execute(
-        update(Message)
-        .where(Message.id == reply_id, Message.status == "streaming", Message.seq <= seq)
-        .values(content=content, seq=seq, updated_at=utcnow())
+_MESSAGES = Message.__table__
+assert isinstance(_MESSAGES, Table)
+_CHECKPOINT = (
+    update(_MESSAGES)
+    .where(
+        _MESSAGES.c.id == bindparam("reply_id"),
+        _MESSAGES.c.status == "streaming",
+        _MESSAGES.c.seq <= bindparam("new_seq"),
     )
+    .values(content=bindparam("new_content"), seq=bindparam("new_seq"), updated_at=bindparam("now"))
+)
+
+
+async def checkpoint_replies(session: AsyncSession, pending: dict[str, tuple[str, int]]) -> None:
+    """Every pending checkpoint in one executemany statement: with many replies streaming,
+    one statement per reply per batch cost more than the rest of the write path together.
+
+    Only a reply still `streaming` is checkpointed, and never backwards.
+    """
+    now = utcnow()
+    rows = [
+        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "now": now}
+        for reply_id, (content, seq) in pending.items()
+    ]
+    await session.execute(_CHECKPOINT, rows)
 
 
 async def finish_reply(session: AsyncSession, final: ReplyFinal) -> None:
