@@ -46,8 +46,10 @@ def test_finish_seals_the_tail_and_notifies() -> None:
     log.add_listener(lambda: woken.append(1))
     log.append("tail")
     log.finish(ReplyEnd(1, "stop", "complete", {}, {}))
-    assert log.sealed_seq == 1 and log.frame(1) == "tail"
-    assert log.end is not None and log.end.seq == 1
+    assert log.sealed_seq == 1
+    assert log.frame(1) == "tail"
+    assert log.end is not None
+    assert log.end.seq == 1
     assert len(woken) == 2
 
 
@@ -63,6 +65,7 @@ def test_rate_limiter_refills_over_time() -> None:
     assert limiter.take("k", now=0.0) is None
     assert limiter.take("k", now=0.0) is None
     wait = limiter.take("k", now=0.0)
-    assert wait is not None and 29_000 <= wait <= 30_000
+    assert wait is not None
+    assert 29_000 <= wait <= 30_000
     assert limiter.take("k", now=30.0) is None
     assert limiter.take("other", now=0.0) is None

@@ -13,7 +13,9 @@ async def _make_conversations(server: ServerProcess, n: int) -> list[str]:
     ids = []
     async with client(server.ws_url) as c:
         for i in range(n):
-            accepted = await c.chat(f"pagination probe {i}", uuid.uuid4().hex, params={"max_tokens": 2})
+            accepted = await c.chat(
+                f"pagination probe {i}", uuid.uuid4().hex, params={"max_tokens": 2}
+            )
             await c.collect_reply(accepted["reply_id"])
             ids.append(accepted["conversation_id"])
     return ids
@@ -44,19 +46,24 @@ async def test_rename_and_delete(live_server: ServerProcess) -> None:
     (cid,) = await _make_conversations(live_server, 1)
     with live_server.http() as http:
         renamed = http.patch(f"/api/conversations/{cid}", json={"title": "Renamed ✓"})
-        assert renamed.status_code == 200 and renamed.json()["title"] == "Renamed ✓"
+        assert renamed.status_code == 200
+        assert renamed.json()["title"] == "Renamed ✓"
         assert http.get(f"/api/conversations/{cid}").json()["title"] == "Renamed ✓"
         bad = http.patch(f"/api/conversations/{cid}", json={"title": ""})
-        assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+        assert bad.status_code == 400
+        assert bad.json()["error"]["code"] == "bad_request"
         assert http.delete(f"/api/conversations/{cid}").status_code == 204
         gone = http.get(f"/api/conversations/{cid}")
-        assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+        assert gone.status_code == 404
+        assert gone.json()["error"]["code"] == "not_found"
 
 
 async def test_admin_search_transcript_and_export(live_server: ServerProcess) -> None:
     marker = f"zebra-{uuid.uuid4().hex[:8]}"
     async with client(live_server.ws_url) as c:
-        accepted = await c.chat(f"Tell me about the {marker}", uuid.uuid4().hex, params={"max_tokens": 4})
+        accepted = await c.chat(
+            f"Tell me about the {marker}", uuid.uuid4().hex, params={"max_tokens": 4}
+        )
         await c.collect_reply(accepted["reply_id"])
     with live_server.http() as http:
         found = http.get("/api/admin/conversations", params={"q": marker}).json()["items"]
@@ -65,7 +72,8 @@ async def test_admin_search_transcript_and_export(live_server: ServerProcess) ->
         assert http.get("/api/admin/conversations", params={"user": "nobody"}).json()["items"] == []
         transcript = http.get(f"/api/admin/conversations/{accepted['conversation_id']}").json()
         reply = transcript["messages"][1]
-        assert reply["status"] == "complete" and reply["usage"]["completion_tokens"] > 0
+        assert reply["status"] == "complete"
+        assert reply["usage"]["completion_tokens"] > 0
         assert set(reply["timing"]) == {"queued_ms", "ttft_ms", "total_ms"}
         export = http.get("/api/admin/export", params={"format": "jsonl"})
         assert export.status_code == 200
@@ -78,15 +86,22 @@ def test_health_readiness_metrics_and_pages(live_server: ServerProcess) -> None:
     with live_server.http() as http:
         assert http.get("/healthz").status_code == 200
         ready = http.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["reasons"] == []
+        assert ready.status_code == 200
+        assert ready.json()["reasons"] == []
         metrics = http.get("/metrics").text
-        for name in ("tickertape_engine_running", "tickertape_ws_connections",
-                     "tickertape_store_write_queue", "tickertape_http_requests_total"):
+        for name in (
+            "tickertape_engine_running",
+            "tickertape_ws_connections",
+            "tickertape_store_write_queue",
+            "tickertape_http_requests_total",
+        ):
             assert name in metrics
         page = http.get("/")
-        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
         csp = page.headers["content-security-policy"]
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
         assert http.get("/admin").status_code == 200
         assert http.get("/openapi.json").json()["info"]["title"] == "tickertape"
         assert http.get("/nope").json()["error"]["code"] == "not_found"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from openai import OpenAI
-
 from tests.support.server import ServerProcess
 
 
@@ -22,7 +21,8 @@ def test_models_and_non_streaming_with_max_tokens(live_server: ServerProcess) ->
         extra_body={"ignore_eos": True},
     )
     assert done.choices[0].finish_reason == "length"
-    assert done.usage is not None and done.usage.completion_tokens == 5
+    assert done.usage is not None
+    assert done.usage.completion_tokens == 5
     assert done.choices[0].message.content
 
 

@@ -26,6 +26,15 @@ class StreamStats:
     ttft_s: list[float] = field(default_factory=list)  # `accepted` to the first token frame
     failures: list[str] = field(default_factory=list)  # connections that failed, and why
     violations: list[str] = field(default_factory=list)  # seq gaps, repeats, empty frames
+    first_token_at: float | None = None  # monotonic time of the first token frame of any reply
+    last_token_at: float = 0.0  # ... and of the last one
+
+    def streaming_tokens_per_s(self) -> float:
+        """Tokens over the span in which tokens flowed: excludes the commits before
+        `accepted` and before `end`, which are latency, not streaming speed."""
+        if self.first_token_at is None or self.last_token_at <= self.first_token_at:
+            return 0.0
+        return self.completion_tokens / (self.last_token_at - self.first_token_at)
 
 
 async def read_reply(c: Client, reply_id: str, stats: StreamStats, accepted_at: float) -> str:
@@ -49,6 +58,9 @@ async def read_reply(c: Client, reply_id: str, stats: StreamStats, accepted_at: 
         if not frame["text"]:
             stats.violations.append(f"empty token frame in {reply_id}")
         stats.frames += 1
+        if stats.first_token_at is None:
+            stats.first_token_at = now
+        stats.last_token_at = max(stats.last_token_at, now)
         if last_at is None:
             stats.ttft_s.append(now - accepted_at)
         else:

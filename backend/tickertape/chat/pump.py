@@ -52,10 +52,9 @@ class ReplyPump:
         self._log = reply_log
         self._stream = stream
         self._draining = draining
-        self._interval_s = settings.checkpoint_interval_ms / 1000
         self._every_events = settings.checkpoint_tokens
-        self._last_checkpoint = time.monotonic()
         self._events_since_checkpoint = 0
+        self._checkpointed_seq = 0
 
     async def run(self) -> None:
         result: GenerationResult | None = None
@@ -84,13 +83,23 @@ class ReplyPump:
 
     def _maybe_checkpoint(self) -> None:
         self._events_since_checkpoint += 1
-        now = time.monotonic()
-        due = now - self._last_checkpoint >= self._interval_s
-        if due or self._events_since_checkpoint >= self._every_events:
-            seq = self._log.seal()
-            self._store.checkpoint_reply(self._log.reply_id, self._log.text_through(seq), seq)
-            self._last_checkpoint = now
-            self._events_since_checkpoint = 0
+        if self._events_since_checkpoint >= self._every_events:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Queue the reply's text so far for the store, if anything is new.
+
+        Called after every `checkpoint_tokens` text events, and by the chat service's
+        ticker every `checkpoint_interval_ms` for all streaming replies at once, so that
+        they share one commit instead of each paying for its own.
+        """
+        reply = self._log
+        if reply.end is not None or (not reply.tail and reply.sealed_seq == self._checkpointed_seq):
+            return
+        seq = reply.seal()
+        self._store.checkpoint_reply(reply.reply_id, reply.text_through(seq), seq)
+        self._checkpointed_seq = seq
+        self._events_since_checkpoint = 0
 
     async def _finish(self, result: GenerationResult) -> None:
         reason = result.finish_reason

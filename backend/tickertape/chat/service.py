@@ -79,7 +79,8 @@ class ChatService:
         self._store = store
         self.hub = hub
         self._message_limit = RateLimiter(settings.messages_per_minute)
-        self._pumps: set[asyncio.Task[None]] = set()
+        self._pumps: dict[asyncio.Task[None], ReplyPump] = {}
+        self._ticker: asyncio.Task[None] | None = None
         self._draining = False
 
     async def start_turn(self, user: UserRecord, request: ChatRequest) -> TurnStarted:
@@ -122,9 +123,19 @@ class ChatService:
             self._metrics,
         )
         task = asyncio.create_task(pump.run(), name=f"reply-{turn.reply_id}")
-        self._pumps.add(task)
-        task.add_done_callback(self._pumps.discard)
+        self._pumps[task] = pump
+        task.add_done_callback(self._pumps.pop)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._checkpoint_ticker(), name="checkpoints")
         return TurnStarted(turn, reply_log)
+
+    async def _checkpoint_ticker(self) -> None:
+        """Checkpoint every streaming reply on one clock; ends when none is left."""
+        interval_s = self._settings.checkpoint_interval_ms / 1000
+        while self._pumps:
+            await asyncio.sleep(interval_s)
+            for pump in list(self._pumps.values()):
+                pump.checkpoint()
 
     def stop(self, user: UserRecord, reply_id: str) -> None:
         reply_log = self.hub.get(reply_id)
@@ -191,6 +202,8 @@ class ChatService:
             self._engine.stop(reply_log.reply_id)
         if self._pumps:
             await asyncio.gather(*list(self._pumps), return_exceptions=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
 
     def _is_draining(self) -> bool:
         return self._draining
