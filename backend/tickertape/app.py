@@ -22,6 +22,7 @@ from tickertape.transport.http_errors import install_error_handlers
 from tickertape.transport.http_limits import BodySizeLimit
 from tickertape.transport.metrics_route import HttpMetrics
 from tickertape.transport.pages import CONTENT_SECURITY_POLICY, mount_frontend
+from tickertape.transport.request_ids import RequestIds
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)
     return app
 
 

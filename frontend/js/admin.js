@@ -5,8 +5,10 @@
 // followed over the WebSocket: `resume` only works for the caller's own replies
 // (another user's reply answers not_found), and an admin mostly reads other users'.
 
+import { AccountControls } from './account.js';
 import { ApiError, adminApi } from './api.js';
-import { byId, el, formatDateTime } from './dom.js';
+import { requireLogin, restoreSession, signOut } from './auth.js';
+import { byId, el, formatDateTime, hydrateIcons } from './dom.js';
 import { renderMarkdownInto } from './markdown.js';
 
 const POLL_INTERVAL_MS = 1000;
@@ -28,6 +30,8 @@ const ui = {
   close: byId('close-transcript'),
   meta: byId('transcript-meta'),
   messages: byId('admin-messages'),
+  accountName: byId('account-name'),
+  signOut: byId('sign-out-button'),
 };
 
 let filters = {};
@@ -289,4 +293,34 @@ ui.exportButton.addEventListener('click', async () => {
   }
 });
 
-search();
+// ---- account and boot -------------------------------------------------------------------
+
+const account = new AccountControls({
+  nameElement: ui.accountName,
+  button: ui.signOut,
+  onSignOut: async () => {
+    try {
+      await signOut();
+    } catch (err) {
+      ui.status.textContent = err.message;
+      return;
+    }
+    if (openId) closeTranscript();
+    ui.rows.replaceChildren();
+    ui.nextPage.hidden = true;
+    ui.status.textContent = '';
+    account.update();
+    await requireLogin('You have signed out.');
+    search();
+  },
+});
+
+async function boot() {
+  hydrateIcons();
+  if ((await restoreSession()) === 'signed-out') await requireLogin('Sign in to continue.');
+  account.update();
+  await search();
+  account.update();
+}
+
+boot();

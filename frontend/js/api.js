@@ -1,7 +1,10 @@
 // JSON over HTTP with the caller's credentials. A 401 shows the sign-in panel and retries
-// the request once after a successful sign-in.
+// the request once after a successful sign-in; a 403 on a state-changing request of a
+// cookie session refetches the CSRF token (GET /api/auth/me) and retries once.
 
-import { authHeaders, requireLogin, signOut } from './auth.js';
+import {
+  authHeaders, forgetCredentials, requireLogin, restoreSession, signedInWith,
+} from './auth.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -31,8 +34,13 @@ async function toError(res) {
 
 export async function apiFetch(path, options = {}, { raw = false } = {}) {
   let res = await request(path, options);
+  const unsafe = !['GET', 'HEAD'].includes((options.method ?? 'GET').toUpperCase());
+  if (res.status === 403 && unsafe && signedInWith() === 'cookie') {
+    await restoreSession();
+    res = await request(path, options);
+  }
   if (res.status === 401) {
-    signOut();
+    forgetCredentials();
     await requireLogin('Your session is missing or has expired. Sign in to continue.');
     res = await request(path, options);
   }

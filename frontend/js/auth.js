@@ -1,165 +1,117 @@
-// Credentials for the HTTP API and the WebSocket, and the sign-in panel.
-//
 // THE SEAM: everything else asks this module for credentials and never stores them itself:
-//   authHeaders(method)  headers for fetch (Bearer token, X-CSRF-Token on unsafe methods)
-//   wsAuthFrame()        first frame for /ws, or null when a cookie (or auth "none") does it
-//   requireLogin(why)    shows the panel; resolves once the user is signed in
-//   signOut()
-// Today the panel takes an access token (kept in sessionStorage, per tab, never in a URL).
-// A username/password login slots in by setting PASSWORD_LOGIN_ENABLED: the server's
-// POST /api/auth/login sets an HttpOnly session cookie and returns {csrf_token}; we keep
-// only the CSRF token, the cookie carries the session for both fetch and /ws.
+//   authHeaders(method)  headers for fetch (Bearer token, or X-CSRF-Token on unsafe methods)
+//   wsAuthFrame()        first frame for /ws, or null when the cookie (or auth "none") does it
+//   restoreSession()     GET /api/auth/me at start-up: 'signed-in' | 'signed-out' | 'unknown'
+//   requireLogin(why)    shows the sign-in dialog; resolves once the user is signed in
+//   forgetCredentials()  after a 401 or a 1008 close
+//   signOut()            POST /api/auth/logout, then forget
+// The state itself is in credentials.js; this file adds the sign-in dialog: a username and
+// password form (cookie session) and, below it, an access-token form.
 
+import {
+  LoginError, loginWithPassword, loginWithToken,
+} from './credentials.js';
 import { el } from './dom.js';
 
-export const PASSWORD_LOGIN_ENABLED = false;
-
-const TOKEN_KEY = 'tickertape.token';
-const CSRF_KEY = 'tickertape.csrf';
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-function read(key) {
-  try {
-    return sessionStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function write(key, value) {
-  try {
-    if (value) sessionStorage.setItem(key, value);
-    else sessionStorage.removeItem(key);
-  } catch {
-    /* storage disabled: the user will be asked again after a reload */
-  }
-}
-
-export function getToken() {
-  return read(TOKEN_KEY);
-}
-
-export function authHeaders(method = 'GET') {
-  const headers = {};
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const csrf = read(CSRF_KEY);
-  if (csrf && !SAFE_METHODS.has(method.toUpperCase())) headers['X-CSRF-Token'] = csrf;
-  return headers;
-}
-
-export function wsAuthFrame() {
-  const token = getToken();
-  return token ? { type: 'auth', token } : null;
-}
-
-export function signOut() {
-  write(TOKEN_KEY, null);
-  write(CSRF_KEY, null);
-}
-
-// A credential is good if an authenticated, read-only endpoint accepts it.
-async function probe(headers) {
-  const res = await fetch('/api/conversations?limit=1', {
-    headers: { Accept: 'application/json', ...headers },
-    credentials: 'same-origin',
-    cache: 'no-store',
-  });
-  return res.status !== 401;
-}
-
-async function loginWithToken(token) {
-  if (!(await probe({ Authorization: `Bearer ${token}` }))) {
-    throw new Error('That token was not accepted.');
-  }
-  write(TOKEN_KEY, token);
-}
-
-async function loginWithPassword(username, password) {
-  const res = await fetch('/api/auth/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    credentials: 'same-origin',
-    body: JSON.stringify({ username, password }),
-  });
-  if (!res.ok) throw new Error(res.status === 401 ? 'Wrong username or password.' : `Sign-in failed (HTTP ${res.status}).`);
-  const body = await res.json().catch(() => ({}));
-  write(TOKEN_KEY, null); // the session cookie is now the credential
-  write(CSRF_KEY, body.csrf_token ?? null);
-}
+export {
+  authHeaders, currentUser, forgetCredentials, getToken, restoreSession, signedInWith, signOut,
+  wsAuthFrame,
+} from './credentials.js';
 
 let pendingLogin = null;
 
-// Shows the sign-in panel (once, however many callers ask) and resolves when signed in.
+// Shows the sign-in dialog (once, however many callers ask) and resolves when signed in.
 export function requireLogin(reason = 'Sign in to continue.') {
   if (!pendingLogin) {
-    pendingLogin = showPanel(reason).finally(() => {
+    pendingLogin = showDialog(reason).finally(() => {
       pendingLogin = null;
     });
   }
   return pendingLogin;
 }
 
-function showPanel(reason) {
+function passwordForm() {
+  const username = el('input', {
+    id: 'login-username', name: 'username', autocomplete: 'username', required: true,
+    autocapitalize: 'none', spellcheck: 'false',
+  });
+  const password = el('input', {
+    id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true,
+  });
+  const form = el(
+    'form', { class: 'login-form', id: 'password-login-form', 'aria-label': 'Sign in with a password' },
+    el('label', { for: 'login-username' }, 'Username'), username,
+    el('label', { for: 'login-password' }, 'Password'), password,
+    el('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+  );
+  return { form, username, password, action: () => loginWithPassword(username.value.trim(), password.value) };
+}
+
+function tokenForm() {
+  const token = el('input', {
+    id: 'login-token', name: 'token', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false',
+  });
+  const form = el(
+    'form', { class: 'login-form', id: 'token-login-form', 'aria-label': 'Sign in with an access token' },
+    el('label', { for: 'login-token' }, 'Access token'), token,
+    el('button', { type: 'submit' }, 'Sign in with token'),
+  );
+  return { form, token, action: () => loginWithToken(token.value.trim()) };
+}
+
+function showDialog(reason) {
   return new Promise((resolve) => {
     const previousFocus = document.activeElement;
     const message = el('p', { class: 'login-message', id: 'login-message' }, reason);
-    const errorLine = el('p', { class: 'login-error', role: 'alert' });
-
-    const tokenInput = el('input', {
-      id: 'login-token', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false',
-    });
-    const tokenForm = el(
-      'form', { class: 'login-form', id: 'token-login-form' },
-      el('label', { for: 'login-token' }, 'Access token'),
-      tokenInput,
-      el('button', { type: 'submit', class: 'primary' }, 'Sign in'),
-    );
-
-    const userInput = el('input', { id: 'login-username', autocomplete: 'username', required: true });
-    const passInput = el('input', { id: 'login-password', type: 'password', autocomplete: 'current-password', required: true });
-    const passwordForm = el(
-      'form', { class: 'login-form', id: 'password-login-form', hidden: !PASSWORD_LOGIN_ENABLED },
-      el('label', { for: 'login-username' }, 'Username'), userInput,
-      el('label', { for: 'login-password' }, 'Password'), passInput,
-      el('button', { type: 'submit', class: 'primary' }, 'Sign in'),
-    );
+    const errorLine = el('p', { class: 'login-error', id: 'login-error', role: 'alert' });
+    const byPassword = passwordForm();
+    const byToken = tokenForm();
 
     const dialog = el(
       'dialog', { class: 'login-dialog', 'aria-labelledby': 'login-heading', 'aria-describedby': 'login-message' },
       el('h2', { id: 'login-heading' }, 'Sign in to tickertape'),
-      message, errorLine, passwordForm, tokenForm,
+      message, errorLine, byPassword.form,
+      el('p', { class: 'login-or' }, 'or use an access token'),
+      byToken.form,
     );
     // Escape must not leave the app in a state with no way to sign in.
     dialog.addEventListener('cancel', (e) => e.preventDefault());
 
-    const attempt = async (form, action) => {
+    const attempt = async ({ form, action }, onFailure) => {
       errorLine.textContent = '';
-      const buttons = form.querySelectorAll('button');
+      const buttons = dialog.querySelectorAll('button');
       buttons.forEach((b) => { b.disabled = true; });
+      form.setAttribute('aria-busy', 'true');
       try {
         await action();
         dialog.close();
         dialog.remove();
-        if (previousFocus instanceof HTMLElement) previousFocus.focus();
+        if (previousFocus instanceof HTMLElement && previousFocus.isConnected && !previousFocus.hidden) {
+          previousFocus.focus();
+        }
         resolve();
       } catch (err) {
-        errorLine.textContent = err.message || 'Sign-in failed.';
+        errorLine.textContent = err instanceof LoginError ? err.message : 'Sign-in failed.';
+        onFailure();
       } finally {
+        form.removeAttribute('aria-busy');
         buttons.forEach((b) => { b.disabled = false; });
       }
     };
-    tokenForm.addEventListener('submit', (e) => {
+    byPassword.form.addEventListener('submit', (e) => {
       e.preventDefault();
-      attempt(tokenForm, () => loginWithToken(tokenInput.value.trim()));
+      attempt(byPassword, () => {
+        byPassword.password.focus();
+        byPassword.password.select();
+      });
     });
-    passwordForm.addEventListener('submit', (e) => {
+    byToken.form.addEventListener('submit', (e) => {
       e.preventDefault();
-      attempt(passwordForm, () => loginWithPassword(userInput.value, passInput.value));
+      attempt(byToken, () => byToken.token.focus());
     });
 
     document.body.append(dialog);
     dialog.showModal();
-    (PASSWORD_LOGIN_ENABLED ? userInput : tokenInput).focus();
+    byPassword.username.focus();
   });
 }

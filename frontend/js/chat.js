@@ -1,8 +1,11 @@
 // Entry point of the chat page (/). Wires the connection, the session (replies and
 // pending chats), the conversation list, the transcript and the composer together.
 
+import { AccountControls } from './account.js';
 import { ApiError, conversationsApi } from './api.js';
-import { requireLogin, signOut, wsAuthFrame } from './auth.js';
+import {
+  forgetCredentials, requireLogin, restoreSession, signOut, wsAuthFrame,
+} from './auth.js';
 import { Connection } from './connection.js';
 import { ConversationList, displayTitle } from './conversations.js';
 import { byId, el, hydrateIcons, icon } from './dom.js';
@@ -25,6 +28,8 @@ const ui = {
   stop: byId('stop-button'),
   charCount: byId('char-count'),
   newConversation: byId('new-conversation'),
+  accountName: byId('account-name'),
+  signOut: byId('sign-out-button'),
 };
 
 hydrateIcons();
@@ -239,8 +244,10 @@ connection.addEventListener('state', (e) => {
 });
 
 connection.addEventListener('auth-required', async () => {
-  signOut();
+  forgetCredentials();
+  account.update();
   await requireLogin('Sign in to connect to the chat server.');
+  account.update();
   connection.start();
   list.refresh();
 });
@@ -332,12 +339,45 @@ session.addEventListener('reply-error', (e) => {
 session.addEventListener('error', (e) => showError(describeError(e.detail.error)));
 session.addEventListener('pending', updateComposer);
 
+// ---- account ------------------------------------------------------------------------
+
+// Sign-out forgets this tab's state too: another user may sign in next.
+async function signOutAndAskAgain() {
+  connection.stop();
+  try {
+    await signOut();
+  } catch (err) {
+    showError(err.message);
+    connection.start();
+    return;
+  }
+  session.reset();
+  list.clear();
+  openNew();
+  account.update();
+  await requireLogin('You have signed out.');
+  account.update();
+  connection.start();
+  await list.refresh();
+  ui.input.focus();
+}
+
+const account = new AccountControls({
+  nameElement: ui.accountName,
+  button: ui.signOut,
+  onSignOut: signOutAndAskAgain,
+});
+
 // ---- boot ---------------------------------------------------------------------------
 
 async function boot() {
-  // Load the list first: a 401 here shows the sign-in panel before we open the socket,
-  // instead of waiting for the server's 5 s auth timeout.
+  // Who am I? A session cookie (and its CSRF token), a stored token, or auth "none". When
+  // signed out, the panel shows before the socket opens instead of after the server's
+  // first-frame timeout; if /api/auth/me is unavailable, the list's 401 does the same.
+  if ((await restoreSession()) === 'signed-out') await requireLogin('Sign in to continue.');
+  account.update();
   await list.refresh();
+  account.update();
   connection.start();
   const id = idFromHash();
   if (id) openConversation(id);

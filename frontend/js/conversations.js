@@ -47,6 +47,15 @@ export class ConversationList {
     return this.loading;
   }
 
+  // Empty the list (after sign-out).
+  clear() {
+    this.items.clear();
+    this.order = [];
+    this.nextCursor = null;
+    this.activeId = null;
+    this.render();
+  }
+
   async loadMore() {
     if (!this.nextCursor) return;
     try {

@@ -60,6 +60,7 @@ const ICON_PATHS = {
   menu: 'M4 6h16M4 12h16M4 18h16',
   gear: 'M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1L7 17M17 7l2.1-2.1',
   stop: 'M7 7h10v10H7z',
+  'sign-out': 'M14 4h5v16h-5M10 8l-4 4 4 4M6 12h10',
 };
 
 export function icon(name) {

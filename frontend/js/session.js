@@ -76,6 +76,14 @@ export class ChatSession extends EventTarget {
     return this.sendChat({ ...chat });
   }
 
+  // Forget every chat and reply (after sign-out: they belong to the previous user).
+  reset() {
+    this.pending.clear();
+    this.replies.clear();
+    this.#savePending();
+    this.#emit('pending');
+  }
+
   discardChat(clientMsgId) {
     if (this.pending.delete(clientMsgId)) {
       this.#savePending();

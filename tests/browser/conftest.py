@@ -72,7 +72,9 @@ if os.environ.get("TICKERTAPE_BROWSER_BASE_URL"):
         return _ExternalServer(os.environ["TICKERTAPE_BROWSER_BASE_URL"].rstrip("/"))
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync Playwright API keeps an asyncio loop marked as running
+# in this thread while it lives, which would break every async test that runs after it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(

@@ -61,7 +61,8 @@ def test_auth_required_shows_login_and_uses_the_token(
     dialog = page.locator("dialog.login-dialog")
     expect(dialog).to_be_visible()
     expect(page.locator("#connection-status")).to_have_attribute("data-state", "auth_required")
-    expect(page.locator("#login-token")).to_be_focused()
+    # Focus starts on the username; the token form is below the password form.
+    expect(page.locator("#login-username")).to_be_focused()
     page.screenshot(path=str(screenshot_dir / "login-desktop.png"))
 
     page.fill("#login-token", "wrong")

@@ -105,3 +105,15 @@ def test_health_readiness_metrics_and_pages(live_server: ServerProcess) -> None:
         assert http.get("/admin").status_code == 200
         assert http.get("/openapi.json").json()["info"]["title"] == "tickertape"
         assert http.get("/nope").json()["error"]["code"] == "not_found"
+
+
+def test_request_ids_are_echoed_or_made(live_server: ServerProcess) -> None:
+    with live_server.http() as http:
+        made = http.get("/healthz").headers["x-request-id"]
+        assert len(made) == 32
+        assert (
+            http.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+            == "abc-123"
+        )
+        forged = http.get("/healthz", headers={"X-Request-ID": "evil\tline"})
+        assert forged.headers["x-request-id"] != "evil\tline"

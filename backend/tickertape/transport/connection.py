@@ -138,7 +138,7 @@ class Connection:
             frame = self._next_frame()
             if frame is None:
                 self._idle.set()
-                await self._wake.wait()
+                await self._wait_idle()
                 self._idle.clear()
                 continue
             try:
@@ -164,14 +164,37 @@ class Connection:
                 return frame
         return None
 
+    async def _wait_idle(self) -> None:
+        """Wait for something to send; meanwhile, bytes already written must drain in time.
+
+        With nothing to send no send deadline runs, so a peer that stopped reading right
+        after our last frame would keep its socket (and its unsent bytes) forever.
+        """
+        writable = self._writable_event()
+        if writable is None or writable.is_set():
+            await self._wake.wait()
+            return
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                await writable.wait()
+        except TimeoutError as exc:
+            raise SlowClient("unsent frames did not drain in time") from exc
+
+    def _writable_event(self) -> asyncio.Event | None:
+        # Uvicorn's protocol clears this event while the transport's write buffer is full.
+        event = getattr(self._protocol(), "writable", None)
+        return event if isinstance(event, asyncio.Event) else None
+
+    def _protocol(self) -> object:
+        return getattr(getattr(self._ws, "_receive", None), "__self__", None)
+
     async def flushed(self) -> None:
         """Return once every frame available so far has been sent."""
         await self._idle.wait()
 
     def abort(self) -> None:
         """Drop the TCP connection now: a close frame would wait behind unread data."""
-        protocol = getattr(getattr(self._ws, "_receive", None), "__self__", None)
-        transport = getattr(protocol, "transport", None)
+        transport = getattr(self._protocol(), "transport", None)
         if transport is not None:
             transport.abort()
         else:
