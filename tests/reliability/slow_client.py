@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from tests.reliability.helpers import RELAXED_LIMITS, NonReader, long_params, metric, wait_until
 from tests.reliability.load import StreamStats, run_clients
 from tests.support.server import ServerProcess
+from tests.support.wsclient import client
 
 SLOW_DISCONNECTS = "tickertape_ws_slow_client_disconnects_total"
 # Pongs echo their ping's data. Linux grows the server's send buffer up to tcp_wmem's max
@@ -47,17 +48,32 @@ class SlowClientResult:
 async def readers_beside_non_reader(
     server: ServerProcess, readers: int, max_tokens: int, with_non_reader: bool, timeout_s: float
 ) -> SlowClientResult:
-    """`server` runs with `slow_client_flags`; the readers' replies are `max_tokens` long."""
+    """`server` runs with `slow_client_flags`; the readers' replies are `max_tokens` long.
+
+    Without the non-reader, the same extra client still sends the same chat and pings but
+    reads everything: the baseline carries the same work, so the ratio measures slowness.
+    """
+    chat = {
+        "type": "chat",
+        "client_msg_id": uuid.uuid4().hex,
+        "content": "Tell me about the sea.",
+        "params": long_params(max_tokens * 4),
+    }
     if not with_non_reader:
-        return SlowClientResult(await run_clients(server.ws_url, readers, 0, max_tokens), None)
+        async with client(server.ws_url) as heavy:
+            reading = asyncio.create_task(run_clients(server.ws_url, readers, 0, max_tokens))
+            await heavy.send(chat)
+            pings = pings_to_stall()
+            for _ in range(pings):
+                await heavy.send({"type": "ping", "data": "x" * PING_BYTES})
+            pongs, ended = 0, False
+            while pongs < pings or not ended:
+                frame = await heavy.recv()
+                pongs += frame["type"] == "pong"
+                ended = ended or frame["type"] == "end"
+            return SlowClientResult(await reading, None)
     stalled = await NonReader.connect("127.0.0.1", server.port)
     try:
-        chat = {
-            "type": "chat",
-            "client_msg_id": uuid.uuid4().hex,
-            "content": "Tell me about the sea.",
-            "params": long_params(max_tokens * 4),
-        }
         await stalled.send(json.dumps(chat))
         reading = asyncio.create_task(run_clients(server.ws_url, readers, 0, max_tokens))
         for _ in range(pings_to_stall()):

@@ -33,6 +33,7 @@ class ServerProcess:
     args: list[str]
     env: dict[str, str]
     port: int
+    module: str = "tickertape"  # what `python -m` runs (benchmarks swap in a wrapper)
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     _events: queue.Queue[str | None] = field(default_factory=queue.Queue)
@@ -48,7 +49,7 @@ class ServerProcess:
     def start(self) -> None:
         self._events = queue.Queue()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tickertape", "serve", *self.args],
+            [sys.executable, "-m", self.module, "serve", *self.args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
