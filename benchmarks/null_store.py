@@ -76,6 +76,14 @@ class NullStore:
         self._turns[key] = turn
         return turn
 
+    async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
+        first = self._turns.get((user_id, client_msg_id))
+        if first is None:
+            return None
+        return TurnRecord(
+            first.conversation_id, first.user_message_id, first.reply_id, client_msg_id, False
+        )
+
     def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
         pass
 

@@ -60,26 +60,48 @@ def msg_id() -> str:
 
 async def test_messages_per_minute(limited: Limited) -> None:
     async with client(limited.server.ws_url, limited.chatty) as ws:
+        sent = []
         for _ in range(MESSAGES_PER_MINUTE):
-            accepted = await ws.chat("hi", msg_id(), params={"max_tokens": 1})
+            sent.append(msg_id())
+            accepted = await ws.chat("hi", sent[-1], params={"max_tokens": 1})
             assert accepted["type"] == "accepted"
             await ws.collect_reply(accepted["reply_id"])
         refused = await ws.chat("one too many", msg_id(), params={"max_tokens": 1})
     assert refused["type"] == "error"
     assert refused["code"] == "rate_limited"
     assert refused["retry_after_ms"] > 0
+    # A client that reconnects at its limit and retries gets its original answer back.
+    async with client(limited.server.ws_url, limited.chatty) as ws:
+        retried = await ws.chat("hi", sent[0], params={"max_tokens": 1})
+        assert retried["type"] == "accepted"
+        assert retried["client_msg_id"] == sent[0]
+        _, _, end = await ws.collect_reply(retried["reply_id"])
+        assert end["finish_reason"] == "length"
+        # ...while the limit still holds for anything new (so the retry really was at it).
+        still_refused = await ws.chat("new", msg_id(), params={"max_tokens": 1})
+    assert still_refused["code"] == "rate_limited"
 
 
 async def test_concurrent_replies(limited: Limited) -> None:
     async with client(limited.server.ws_url, limited.busy) as ws:
-        first = await ws.chat("a long story", msg_id(), params=LONG)
+        first_id = msg_id()
+        first = await ws.chat("a long story", first_id, params=LONG)
         assert first["type"] == "accepted"
         second = await ws.chat("another", msg_id(), params={"max_tokens": 1})
         assert second["type"] == "error"
         assert second["code"] == "rate_limited"
         assert second["retry_after_ms"] > 0
-        await ws.send({"type": "stop", "reply_id": first["reply_id"]})
-        await ws.collect_reply(first["reply_id"])
+        # A retry of the reply in flight is not another reply: it is answered and followed.
+        async with client(limited.server.ws_url, limited.busy) as again:
+            retried = await again.chat("a long story", first_id, params=LONG)
+            assert retried == first
+            assert (await again.recv_type("token", "snapshot"))["reply_id"] == first["reply_id"]
+            third = await again.chat("and another", msg_id(), params={"max_tokens": 1})
+            assert third["code"] == "rate_limited"
+            await ws.send({"type": "stop", "reply_id": first["reply_id"]})
+            end = await again.recv_type("end", skip=("queued", "token"))
+            assert end["finish_reason"] == "stopped"
+        assert (await ws.recv_type("end", skip=("queued", "token")))["seq"] == end["seq"]
 
 
 async def test_handshakes_per_minute(limited: Limited) -> None:

@@ -85,6 +85,14 @@ class ChatService:
 
     async def start_turn(self, user: UserRecord, request: ChatRequest) -> TurnStarted:
         ref = request.client_msg_id
+        # A retry answers its original `accepted` whatever the limits say now: the message
+        # was accepted once, and the client at its limit is exactly the one that retries.
+        try:
+            existing = await self._store.find_turn(user.id, request.client_msg_id)
+        except StoreError as exc:
+            raise _typed(exc, ref) from exc
+        if existing is not None:
+            return TurnStarted(existing, self.hub.get(existing.reply_id))
         if self._draining:
             raise ChatError("overloaded", "server is restarting", ref, retry_after_ms=2000)
         if (wait_ms := self._message_limit.take(user.id)) is not None:

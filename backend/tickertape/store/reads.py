@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tickertape.store.errors import BadRequest, NotFound
 from tickertape.store.models import Conversation, Message, User
+from tickertape.store.turns import existing_turn
 from tickertape.store.types import (
     ConversationSummary,
     MessageRecord,
     MessageStatus,
     Page,
     Transcript,
+    TurnRecord,
     UserRecord,
 )
 
@@ -94,6 +96,10 @@ class Reader:
                 .order_by(Message.ordinal)
             )
             return [to_message(m) for m in rows]
+
+    async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
+        async with self._sessionmaker() as session:
+            return await existing_turn(session, user_id, client_msg_id)
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
         async with self._sessionmaker() as session:

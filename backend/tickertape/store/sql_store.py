@@ -104,6 +104,9 @@ class SqlStore:
             lambda s: turns.start_turn(s, user_id, client_msg_id, content, conversation_id, params)
         )
 
+    async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
+        return await self._reader.find_turn(user_id, client_msg_id)
+
     def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
         # The latest checkpoint per reply wins; all of them go out in one statement.
         self._checkpoints[reply_id] = (content, seq)

@@ -40,7 +40,7 @@ def clean_title(title: str) -> str:
     return line
 
 
-async def _existing_turn(
+async def existing_turn(
     session: AsyncSession, user_id: str, client_msg_id: str
 ) -> TurnRecord | None:
     row = (
@@ -72,7 +72,7 @@ async def start_turn(
 ) -> TurnRecord:
     check_text(content, "content")
     check_length(client_msg_id, "client_msg_id", 64)
-    existing = await _existing_turn(session, user_id, client_msg_id)
+    existing = await existing_turn(session, user_id, client_msg_id)
     if existing is not None:
         return existing
     now = utcnow()

@@ -123,6 +123,10 @@ class Store(Protocol):
         (the conversation already has a reply `streaming`).
         """
 
+    async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
+        """The committed turn of (user_id, client_msg_id) with created=False, or None.
+        A read: it never waits for the writer, so a turn still being committed is None."""
+
     def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
         """Queue a checkpoint of a streaming reply (fire and forget; latest one wins)."""
 
