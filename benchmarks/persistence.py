@@ -1,19 +1,26 @@
 """Streaming throughput and inter-token latency with persistence on vs off (issue 4).
 
-Off is the same server with an in-memory no-op store (benchmarks/null_store.py). Runs
-alternate on/off so that drift in the machine's load hits both; medians are compared.
+Off is the same server with an in-memory no-op store (benchmarks/null_store.py). Both
+servers run for the whole benchmark; short runs alternate between them (on/off, then
+off/on, ...) so that the machine's drift hits both, and each adjacent on/off pair gives one
+ratio. The result is the median of the pair ratios: on a shared machine the speed drifts
+by more than the effect being measured, and pairing cancels the drift.
 
-    .venv/bin/python -m benchmarks.persistence [--streams 16] [--tokens 256] [--reps 3]
+    .venv/bin/python -m benchmarks.persistence [--streams 16] [--tokens 256] [--pairs 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import time
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 
 from tests.reliability.helpers import RELAXED_LIMITS, percentile
-from tests.reliability.load import run_clients
+from tests.reliability.load import StreamStats, run_clients
+from tests.support.server import ServerProcess
 
 from benchmarks._report import machine, median, table, write_section
 from benchmarks._servers import bench_server
@@ -22,74 +29,122 @@ THROUGHPUT_TARGET = 0.98
 ITL_P99_TARGET = 1.05
 
 
-async def one_run(persistence: bool, streams: int, tokens: int) -> tuple[float, float, float]:
-    """Streaming tokens/s, end-to-end tokens/s and client-side ITL p99 (ms)."""
-    flags = (*RELAXED_LIMITS, "--max-batch", str(streams), "--max-tokens", str(tokens))
-    with bench_server(*flags, persistence=persistence) as server:
-        await run_clients(server.ws_url, streams, 0, 8)  # warm-up: first-call allocations
-        started = time.monotonic()
-        stats = await run_clients(server.ws_url, streams, 0, tokens)
-        elapsed = time.monotonic() - started
+@dataclass(frozen=True)
+class Run:
+    streaming_tps: float  # tokens/s while tokens flowed
+    end_to_end_tps: float  # tokens/s from the first chat to the last `end`
+    itl_p99_ms: float
+    cpu_ms_per_1k: float  # the server process's CPU time (all threads) per 1000 tokens
+    itl_s: list[float]
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def one_run(server: ServerProcess, streams: int, tokens: int) -> Run:
+    assert server.proc is not None
+    loop = asyncio.get_running_loop()
+    cpu_before, started = process_cpu_s(server.proc.pid), loop.time()
+    stats: StreamStats = await run_clients(server.ws_url, streams, 0, tokens)
+    elapsed, cpu_s = loop.time() - started, process_cpu_s(server.proc.pid) - cpu_before
     if stats.failures or stats.violations:
         raise RuntimeError(f"the run is invalid: {stats.failures[:3]} {stats.violations[:3]}")
-    itl_p99 = percentile(stats.itl_s, 0.99) * 1000
-    return stats.streaming_tokens_per_s(), stats.completion_tokens / elapsed, itl_p99
+    return Run(
+        stats.streaming_tokens_per_s(),
+        stats.completion_tokens / elapsed,
+        percentile(stats.itl_s, 0.99) * 1000,
+        cpu_s * 1000 / (stats.completion_tokens / 1000),
+        stats.itl_s,
+    )
 
 
-COLUMNS = ("streaming tokens/s", "end-to-end tokens/s", "ITL p99 ms")
-TARGETS = (f">= {THROUGHPUT_TARGET}", "", f"<= {ITL_P99_TARGET}")
+METRICS = (
+    ("streaming tokens/s", "streaming_tps", f">= {THROUGHPUT_TARGET}"),
+    ("end-to-end tokens/s", "end_to_end_tps", ""),
+    ("ITL p99 ms", "itl_p99_ms", f"<= {ITL_P99_TARGET}"),
+    ("server CPU ms per 1k tokens", "cpu_ms_per_1k", ""),
+)
+
+
+def report(pairs: list[tuple[Run, Run]]) -> str:
+    """`pairs` holds (off, on) runs that ran next to each other."""
+    rows = []
+    for label, index in (("off (null store, baseline)", 0), ("on (SQLite, group commit)", 1)):
+        cells = [label]
+        for _, attr, _ in METRICS:
+            values = [getattr(pair[index], attr) for pair in pairs]
+            cells.append(f"{median(values):.1f} ({min(values):.0f}–{max(values):.0f})")
+        rows.append(cells)
+    ratio_cells = ["on / off: median of pair ratios"]
+    for _, attr, target in METRICS:
+        ratios = sorted(getattr(on, attr) / getattr(off, attr) for off, on in pairs)
+        quartiles = f"{percentile(ratios, 0.25):.3f}–{percentile(ratios, 0.75):.3f}"
+        cell = f"**{median(ratios):.3f}** (middle half {quartiles})"
+        ratio_cells.append(cell + (f", target {target}" if target else ""))
+    rows.append(ratio_cells)
+    pooled = ["on / off: pooled ITL percentiles", "", ""]
+    cells = []
+    for q in (0.5, 0.99, 0.999):
+        on = percentile([g for _, run in pairs for g in run.itl_s], q)
+        off = percentile([g for run, _ in pairs for g in run.itl_s], q)
+        cells.append(f"p{q * 100:g} {on * 1000:.1f}/{off * 1000:.1f} ms = {on / off:.3f}")
+    pooled.append("; ".join(cells))
+    rows.append([*pooled, ""])
+    header = ["persistence", *(f"{name}: median (range)" for name, _, _ in METRICS)]
+    return table(header, rows)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--streams", type=int, default=16)
-    parser.add_argument("--tokens", type=int, default=384)
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--pairs", type=int, default=20)
     args = parser.parse_args()
     setup = machine()
-    results: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
-    for rep in range(args.reps):
-        for persistence in (False, True) if rep % 2 == 0 else (True, False):
-            run = await one_run(persistence, args.streams, args.tokens)
-            results[persistence].append(run)
+    flags = (*RELAXED_LIMITS, "--max-batch", str(args.streams), "--max-tokens", str(args.tokens))
+    with ExitStack() as stack:
+        servers = {
+            mode: stack.enter_context(bench_server(*flags, persistence=mode))
+            for mode in (False, True)
+        }
+        for server in servers.values():  # warm-up: first-call allocations, caches, pages
+            await one_run(server, args.streams, args.tokens)
+        pairs: list[tuple[Run, Run]] = []
+        for i in range(args.pairs):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            runs = {mode: await one_run(servers[mode], args.streams, args.tokens) for mode in order}
+            pairs.append((runs[False], runs[True]))
+            off, on = runs[False], runs[True]
             print(
-                f"rep {rep} persistence={'on' if persistence else 'off'}: streaming "
-                f"{run[0]:.0f} tok/s, end-to-end {run[1]:.0f} tok/s, ITL p99 {run[2]:.1f} ms"
+                f"pair {i:2d}: streaming {off.streaming_tps:.0f} -> {on.streaming_tps:.0f} "
+                f"tok/s, ITL p99 {off.itl_p99_ms:.1f} -> {on.itl_p99_ms:.1f} ms (off -> on)",
+                flush=True,
             )
-    rows = []
-    for label, mode in (("off (null store, baseline)", False), ("on (SQLite, group commit)", True)):
-        cells = [label]
-        for i in range(len(COLUMNS)):
-            value = median([r[i] for r in results[mode]])
-            spread = ", ".join(f"{r[i]:.0f}" for r in results[mode])
-            cells.append(f"{value:.1f} ({spread})")
-        rows.append(cells)
-    ratios = ["on / off"]
-    for i, target in enumerate(TARGETS):
-        ratio = median([r[i] for r in results[True]]) / median([r[i] for r in results[False]])
-        ratios.append(f"{ratio:.3f}" + (f" (target {target})" if target else ""))
-    rows.append(ratios)
-    body = table(["persistence", *(f"{c} median (runs)" for c in COLUMNS)], rows)
-    on_runs = [r[0] for r in results[True]]
-    off_runs = [r[0] for r in results[False]]
-    if max(on_runs) < min(off_runs) or min(on_runs) > max(off_runs):
-        body += "\n\nThe two modes' streaming throughput ranges do not overlap."
-    else:
-        # The medians differ by less than the runs scatter: more reps or a quieter machine.
-        body += "\n\nThe two modes' streaming throughput ranges overlap (run-to-run noise)."
+    body = report(pairs)
     print(body)
     write_section(
         "Persistence on vs off",
         f"`benchmarks/persistence.py --streams {args.streams} --tokens {args.tokens} "
-        f"--reps {args.reps}`; {setup}.\n\n"
+        f"--pairs {args.pairs}`; {setup}.\n\n"
         f"{args.streams} concurrent replies of {args.tokens} tokens (`ignore_eos`), batch "
-        f"{args.streams}, demo model; medians of {args.reps} alternating runs per mode, each on "
-        "a fresh server. Streaming tokens/s counts tokens over the span from the first token "
-        "frame to the last; end-to-end tokens/s also includes the commit before `accepted` "
-        "and the commit before `end` (durability latency, paid once per reply). ITL is "
-        "measured by the clients (gaps between token frames). Off = the same server with "
+        f"{args.streams}, demo model. One server of each kind runs for the whole benchmark; "
+        f"{args.pairs} pairs of runs alternate between them (off/on, then on/off, ...), and "
+        "each pair gives one on/off ratio; the result is the median of those ratios, because "
+        "on a shared machine the speed drifts between runs by more than the effect measured. "
+        "Streaming tokens/s counts tokens over the span from the first token frame to the "
+        "last; end-to-end tokens/s also includes the commit before `accepted` and the commit "
+        "before `end` (durability latency, paid once per reply). ITL is measured by the "
+        "clients (gaps between token frames). Off = the same server with "
         "`tickertape.resources.build_store` patched to an in-memory no-op store "
-        "(`benchmarks/null_store.py`).\n\n" + body,
+        "(`benchmarks/null_store.py`). The pooled row compares percentiles of all the gaps of "
+        "every run of each mode. Server CPU is the server process's user + system time over "
+        "the run, all threads, from /proc: steadier than the speeds on a noisy machine.\n\n" + body,
     )
 
 

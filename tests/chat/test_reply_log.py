@@ -69,3 +69,18 @@ def test_rate_limiter_refills_over_time() -> None:
     assert 29_000 <= wait <= 30_000
     assert limiter.take("k", now=30.0) is None
     assert limiter.take("other", now=0.0) is None
+
+
+def test_rate_limiter_give_back_returns_one_token_up_to_the_burst() -> None:
+    limiter = RateLimiter(per_minute=2)
+    assert limiter.take("k", now=0.0) is None
+    assert limiter.take("k", now=0.0) is None
+    limiter.give_back("k")
+    assert limiter.take("k", now=0.0) is None
+    assert limiter.take("k", now=0.0) is not None
+    limiter.give_back("k")
+    limiter.give_back("k")
+    limiter.give_back("k")  # never above the burst
+    assert limiter.take("k", now=0.0) is None
+    assert limiter.take("k", now=0.0) is None
+    assert limiter.take("k", now=0.0) is not None

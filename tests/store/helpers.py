@@ -14,17 +14,17 @@ from tickertape.store.types import ReplyFinal
 
 @contextmanager
 def count_commits(store: SqlStore) -> Iterator[list[int]]:
-    """Counts COMMITs on the store's engine (the list's single item, updated live)."""
+    """Counts the store's write COMMITs (the list's single item, updated live)."""
     counter = [0]
 
     def on_commit(_conn: Any) -> None:
         counter[0] += 1
 
-    event.listen(store.engine.sync_engine, "commit", on_commit)
+    event.listen(store.write_engine, "commit", on_commit)
     try:
         yield counter
     finally:
-        event.remove(store.engine.sync_engine, "commit", on_commit)
+        event.remove(store.write_engine, "commit", on_commit)
 
 
 def final(reply_id: str, content: str, seq: int, status: str = "complete") -> ReplyFinal:

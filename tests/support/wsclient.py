@@ -47,7 +47,7 @@ class Client:
         self, reply_id: str, after_seq: int = 0
     ) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
         """Read the reply's frames to its `end`; check seq has no gap and no repeat."""
-        text, tokens = "", []
+        text, tokens = "", list[dict[str, Any]]()
         last_seq = after_seq
         while True:
             frame = await self.recv_type("token", "end", "snapshot")

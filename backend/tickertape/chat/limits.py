@@ -26,6 +26,12 @@ class RateLimiter:
         self._remember(key, tokens, now)
         return max(1, math.ceil((1.0 - tokens) / self._rate * 1000))
 
+    def give_back(self, key: str) -> None:
+        """Return the token of a `take` that turned out not to count (an idempotent retry)."""
+        if key in self._buckets:
+            tokens, last = self._buckets[key]
+            self._buckets[key] = (min(self._burst, tokens + 1.0), last)
+
     def _remember(self, key: str, tokens: float, now: float) -> None:
         if key not in self._buckets and len(self._buckets) >= self._max_keys:
             # Bounded memory under a flood of distinct keys: drop the oldest bucket.

@@ -85,20 +85,17 @@ class ChatService:
 
     async def start_turn(self, user: UserRecord, request: ChatRequest) -> TurnStarted:
         ref = request.client_msg_id
-        # A retry answers its original `accepted` whatever the limits say now: the message
-        # was accepted once, and the client at its limit is exactly the one that retries.
-        try:
-            existing = await self._store.find_turn(user.id, request.client_msg_id)
-        except StoreError as exc:
-            raise _typed(exc, ref) from exc
-        if existing is not None:
+        if (refusal := self._refusal(user, ref)) is not None:
+            # A retry answers its original `accepted` whatever the limits say now: the
+            # message was accepted once, and the client at its limit is the one that retries.
+            # Looked up only here: on the way to the writer, `start_turn` is idempotent anyway.
+            try:
+                existing = await self._store.find_turn(user.id, ref)
+            except StoreError as exc:
+                raise _typed(exc, ref) from exc
+            if existing is None:
+                raise refusal
             return TurnStarted(existing, self.hub.get(existing.reply_id))
-        if self._draining:
-            raise ChatError("overloaded", "server is restarting", ref, retry_after_ms=2000)
-        if (wait_ms := self._message_limit.take(user.id)) is not None:
-            raise ChatError("rate_limited", "too many messages", ref, retry_after_ms=wait_ms)
-        if self.hub.in_flight(user.id) >= self._settings.max_concurrent_replies:
-            raise ChatError("rate_limited", "too many replies in flight", ref, retry_after_ms=1000)
         try:
             prompt = await self._engine.prepare(await self._history(user, request), request.params)
             turn = await self._store.start_turn(
@@ -111,6 +108,7 @@ class ChatService:
         except (EngineError, StoreError) as exc:
             raise _typed(exc, ref) from exc
         if not turn.created:
+            self._message_limit.give_back(user.id)
             return TurnStarted(turn, self.hub.get(turn.reply_id))
         reply_log = self.hub.create(
             turn.reply_id, user.id, turn.conversation_id, request.on_disconnect
@@ -136,6 +134,16 @@ class ChatService:
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._checkpoint_ticker(), name="checkpoints")
         return TurnStarted(turn, reply_log)
+
+    def _refusal(self, user: UserRecord, ref: str) -> ChatError | None:
+        """Why a new turn cannot start now (draining, rate, replies in flight), or None."""
+        if self._draining:
+            return ChatError("overloaded", "server is restarting", ref, retry_after_ms=2000)
+        if self.hub.in_flight(user.id) >= self._settings.max_concurrent_replies:
+            return ChatError("rate_limited", "too many replies in flight", ref, retry_after_ms=1000)
+        if (wait_ms := self._message_limit.take(user.id)) is not None:
+            return ChatError("rate_limited", "too many messages", ref, retry_after_ms=wait_ms)
+        return None
 
     async def _checkpoint_ticker(self) -> None:
         """Checkpoint every streaming reply on one clock; ends when none is left."""

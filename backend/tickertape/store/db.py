@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -63,13 +64,25 @@ def create_engine(
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise InvalidDatabaseUrl(f"cannot use database URL {url!r}: {exc}") from exc
     if url.get_backend_name() == "sqlite":
-        _configure_sqlite(engine, sqlite_synchronous, sqlite_foreign_keys)
+        _configure_sqlite(engine.sync_engine, sqlite_synchronous, sqlite_foreign_keys)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: SqliteSync, foreign_keys: bool) -> None:
-    sync_engine = engine.sync_engine
+def create_sqlite_writer_engine(database_url: str) -> Engine | None:
+    """A synchronous engine (the standard `sqlite3` driver) on the same SQLite file, for the
+    writer's own thread (see transactions.py); None for PostgreSQL or an in-memory SQLite,
+    whose writes must go through the async engine's connections."""
+    url = _parse(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    engine = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"), execution_options={WRITE_OPTION: True}
+    )
+    _configure_sqlite(engine, "FULL", True)
+    return engine
 
+
+def _configure_sqlite(sync_engine: Engine, synchronous: SqliteSync, foreign_keys: bool) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the sqlite3 module (it would skip it before SELECT / SAVEPOINT

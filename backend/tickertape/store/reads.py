@@ -99,7 +99,7 @@ class Reader:
 
     async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
         async with self._sessionmaker() as session:
-            return await existing_turn(session, user_id, client_msg_id)
+            return await session.run_sync(existing_turn, user_id, client_msg_id)
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
         async with self._sessionmaker() as session:

@@ -9,10 +9,17 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from tickertape.store import turns, users
-from tickertape.store.db import WRITE_OPTION, check_connection, create_engine
+from tickertape.store.db import (
+    WRITE_OPTION,
+    check_connection,
+    create_engine,
+    create_sqlite_writer_engine,
+)
 from tickertape.store.models import utcnow
 from tickertape.store.reads import Reader
 from tickertape.store.records import (
@@ -21,6 +28,7 @@ from tickertape.store.records import (
     UserAccount,
     WebSessionRecord,
 )
+from tickertape.store.transactions import AsyncTransactions, ThreadTransactions, Transactions
 from tickertape.store.types import (
     MessageRecord,
     Page,
@@ -42,13 +50,26 @@ class SqlStore:
     """Create with `SqlStore(engine)` or `SqlStore.from_url(url)`; `await start()` before
     writing, `await close()` at shutdown (flushes pending writes, disposes the engine)."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, writer_engine: Engine | None = None, max_batch: int = 500
+    ) -> None:
+        """`writer_engine`: a synchronous engine on the same SQLite file for the writer's
+        thread (`create_sqlite_writer_engine`); without one, writes use `engine`."""
         self.engine = engine
+        # The engine whose connections run the writes (for commit listeners and tests).
+        self.write_engine: Engine = writer_engine or engine.sync_engine
         reads = async_sessionmaker(engine, expire_on_commit=False)
-        writes = async_sessionmaker(
-            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
-        self._writer = Writer(writes, max_batch=max_batch)
+        transactions: Transactions
+        if writer_engine is not None:
+            transactions = ThreadTransactions(writer_engine)
+        else:
+            transactions = AsyncTransactions(
+                async_sessionmaker(
+                    engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+                )
+            )
+        self._transactions = transactions
+        self._writer = Writer(transactions, max_batch=max_batch)
         self._checkpoints: dict[str, tuple[str, int]] = {}
         self._reader = Reader(reads)
         self._users = users.UserReader(reads)
@@ -56,7 +77,11 @@ class SqlStore:
     @classmethod
     def from_url(cls, database_url: str, *, max_batch: int = 500, **engine_kwargs: Any) -> SqlStore:
         """Raises InvalidDatabaseUrl; connection problems surface in `start()`."""
-        return cls(create_engine(database_url, **engine_kwargs), max_batch=max_batch)
+        return cls(
+            create_engine(database_url, **engine_kwargs),
+            writer_engine=create_sqlite_writer_engine(database_url),
+            max_batch=max_batch,
+        )
 
     @property
     def stats(self) -> WriterStats:
@@ -80,7 +105,10 @@ class SqlStore:
         try:
             await self._writer.close()
         finally:
-            await self.engine.dispose()
+            try:
+                await self._transactions.close()
+            finally:
+                await self.engine.dispose()
 
     async def flush(self) -> None:
         """Return once every write queued so far (checkpoints included) is committed."""
@@ -110,12 +138,13 @@ class SqlStore:
     def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
         # The latest checkpoint per reply wins; all of them go out in one statement.
         self._checkpoints[reply_id] = (content, seq)
-        self._writer.submit_coalesced(_CHECKPOINTS_KEY, self._write_checkpoints)
+        self._writer.submit_coalesced(_CHECKPOINTS_KEY, self._take_checkpoints)
 
-    async def _write_checkpoints(self, session: AsyncSession) -> None:
+    def _take_checkpoints(self) -> Callable[[Session], None] | None:
         pending, self._checkpoints = self._checkpoints, {}
-        if pending:
-            await turns.checkpoint_replies(session, pending)
+        if not pending:
+            return None
+        return lambda session: turns.checkpoint_replies(session, pending)
 
     async def finish_reply(self, final: ReplyFinal) -> None:
         self._checkpoints.pop(final.reply_id, None)
@@ -198,7 +227,7 @@ class SqlStore:
         if user is not None:
             when = utcnow()
             self._writer.submit_coalesced(
-                ("touch", token_hash), lambda s: users.touch_token(s, token_hash, when)
+                ("touch", token_hash), lambda: lambda s: users.touch_token(s, token_hash, when)
             )
         return user
 

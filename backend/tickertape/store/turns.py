@@ -1,4 +1,5 @@
-"""Write operations of a chat turn. Each runs inside the writer's transaction (one SAVEPOINT)."""
+"""Write operations of a chat turn: synchronous functions the writer runs inside its
+transaction (see writer.py for why they are not coroutines)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length, check_text
 from tickertape.store.models import Conversation, Message, new_id, utcnow
@@ -40,11 +41,9 @@ def clean_title(title: str) -> str:
     return line
 
 
-async def existing_turn(
-    session: AsyncSession, user_id: str, client_msg_id: str
-) -> TurnRecord | None:
+def existing_turn(session: Session, user_id: str, client_msg_id: str) -> TurnRecord | None:
     row = (
-        await session.execute(
+        session.execute(
             select(Message.id, Message.conversation_id, Message.ordinal).where(
                 Message.user_id == user_id, Message.client_msg_id == client_msg_id
             )
@@ -52,7 +51,7 @@ async def existing_turn(
     ).one_or_none()
     if row is None:
         return None
-    reply_id = await session.scalar(
+    reply_id = session.scalar(
         select(Message.id).where(
             Message.conversation_id == row.conversation_id, Message.ordinal == row.ordinal + 1
         )
@@ -62,8 +61,8 @@ async def existing_turn(
     return TurnRecord(row.conversation_id, row.id, reply_id, client_msg_id, created=False)
 
 
-async def start_turn(
-    session: AsyncSession,
+def start_turn(
+    session: Session,
     user_id: str,
     client_msg_id: str,
     content: str,
@@ -72,7 +71,7 @@ async def start_turn(
 ) -> TurnRecord:
     check_text(content, "content")
     check_length(client_msg_id, "client_msg_id", 64)
-    existing = await existing_turn(session, user_id, client_msg_id)
+    existing = existing_turn(session, user_id, client_msg_id)
     if existing is not None:
         return existing
     now = utcnow()
@@ -92,7 +91,7 @@ async def start_turn(
     else:
         # The UPDATE locks the conversation row (PostgreSQL), so the streaming check below
         # cannot race another writer process.
-        count = await session.scalar(
+        count = session.scalar(
             update(Conversation)
             .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
             .values(message_count=Conversation.message_count + 2, updated_at=now)
@@ -100,7 +99,7 @@ async def start_turn(
         )
         if count is None:
             raise NotFound("conversation not found")
-        streaming = await session.scalar(
+        streaming = session.scalar(
             select(Message.id)
             .where(Message.conversation_id == conversation_id, Message.status == "streaming")
             .limit(1)
@@ -136,7 +135,7 @@ async def start_turn(
     )
     session.add_all([user_message, reply])
     try:
-        await session.flush()
+        session.flush()
     except IntegrityError:
         # Another writer process committed the same client_msg_id first (PostgreSQL).
         raise Conflict("a message with this client_msg_id is being stored concurrently") from None
@@ -157,7 +156,7 @@ _CHECKPOINT = (
 )
 
 
-async def checkpoint_replies(session: AsyncSession, pending: dict[str, tuple[str, int]]) -> None:
+def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) -> None:
     """Every pending checkpoint in one executemany statement: with many replies streaming,
     one statement per reply per batch cost more than the rest of the write path together.
 
@@ -168,14 +167,14 @@ async def checkpoint_replies(session: AsyncSession, pending: dict[str, tuple[str
         {"reply_id": reply_id, "new_content": content, "new_seq": seq, "now": now}
         for reply_id, (content, seq) in pending.items()
     ]
-    await session.execute(_CHECKPOINT, rows)
+    session.execute(_CHECKPOINT, rows)
 
 
-async def finish_reply(session: AsyncSession, final: ReplyFinal) -> None:
+def finish_reply(session: Session, final: ReplyFinal) -> None:
     if final.status == "streaming":
         raise BadRequest("a final reply cannot be `streaming`")
     now = utcnow()
-    conversation_id = await session.scalar(
+    conversation_id = session.scalar(
         update(Message)
         .where(Message.id == final.reply_id, Message.role == "assistant")
         .values(
@@ -191,13 +190,13 @@ async def finish_reply(session: AsyncSession, final: ReplyFinal) -> None:
     )
     if conversation_id is None:
         raise NotFound(f"reply {final.reply_id} not found")
-    await session.execute(
+    session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
     )
 
 
-async def fail_turn(session: AsyncSession, reply_id: str, message: str) -> None:
-    result = await session.execute(
+def fail_turn(session: Session, reply_id: str, message: str) -> None:
+    result = session.execute(
         update(Message)
         .where(Message.id == reply_id, Message.role == "assistant")
         .values(status="error", finish_reason="error", error=message, updated_at=utcnow())
@@ -206,8 +205,8 @@ async def fail_turn(session: AsyncSession, reply_id: str, message: str) -> None:
         raise NotFound(f"reply {reply_id} not found")
 
 
-async def recover_interrupted(session: AsyncSession) -> int:
-    result = await session.execute(
+def recover_interrupted(session: Session) -> int:
+    result = session.execute(
         update(Message)
         .where(Message.status == "streaming")
         .values(status="interrupted", finish_reason="interrupted", updated_at=utcnow())
@@ -215,10 +214,8 @@ async def recover_interrupted(session: AsyncSession) -> int:
     return _rowcount(result)
 
 
-async def rename_conversation(
-    session: AsyncSession, conversation_id: str, user_id: str, title: str
-) -> None:
-    result = await session.execute(
+def rename_conversation(session: Session, conversation_id: str, user_id: str, title: str) -> None:
+    result = session.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
         .values(title=clean_title(title))
@@ -227,8 +224,8 @@ async def rename_conversation(
         raise NotFound("conversation not found")
 
 
-async def delete_conversation(session: AsyncSession, conversation_id: str, user_id: str) -> None:
-    result = await session.execute(
+def delete_conversation(session: Session, conversation_id: str, user_id: str) -> None:
+    result = session.execute(
         delete(Conversation).where(
             Conversation.id == conversation_id, Conversation.user_id == user_id
         )

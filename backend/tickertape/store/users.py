@@ -1,5 +1,5 @@
-"""Users, API tokens, web sessions and the audit log: write ops (run by the writer, one
-SAVEPOINT each) and reads (own sessions)."""
+"""Users, API tokens, web sessions and the audit log: write ops (synchronous, run by the
+writer inside its transaction) and reads (own async sessions)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length
 from tickertape.store.models import ApiToken, AuditEntry, User, WebSession, new_id, utcnow
@@ -47,90 +48,84 @@ def _rowcount(result: Any) -> int:
 # --- write operations (called by the writer) ---------------------------------------------
 
 
-async def ensure_user(session: AsyncSession, name: str, role: Role) -> UserRecord:
+def ensure_user(session: Session, name: str, role: Role) -> UserRecord:
     """The user called `name`, created with `role` if missing (an existing role is kept)."""
-    existing = await session.scalar(select(User).where(User.name == name))
+    existing = session.scalar(select(User).where(User.name == name))
     if existing is not None:
         return to_user(existing)
-    return (await create_user(session, name, role, None)).record
+    return (create_user(session, name, role, None)).record
 
 
-async def create_user(
-    session: AsyncSession, name: str, role: Role, password_hash: str | None
-) -> UserAccount:
+def create_user(session: Session, name: str, role: Role, password_hash: str | None) -> UserAccount:
     _check_user(name, role)
-    if await session.scalar(select(User.id).where(User.name == name)) is not None:
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Conflict(f"user {name!r} already exists")
     user = User(id=new_id(), name=name, role=role, password_hash=password_hash, created_at=utcnow())
     session.add(user)
-    await session.flush()
+    session.flush()
     return to_account(user)
 
 
-async def set_password_hash(session: AsyncSession, user_id: str, password_hash: str | None) -> None:
-    result = await session.execute(
+def set_password_hash(session: Session, user_id: str, password_hash: str | None) -> None:
+    result = session.execute(
         update(User).where(User.id == user_id).values(password_hash=password_hash)
     )
     if _rowcount(result) == 0:
         raise NotFound("user not found")
 
 
-async def set_user_disabled(session: AsyncSession, user_id: str, disabled: bool) -> None:
-    result = await session.execute(
+def set_user_disabled(session: Session, user_id: str, disabled: bool) -> None:
+    result = session.execute(
         update(User).where(User.id == user_id).values(disabled_at=utcnow() if disabled else None)
     )
     if _rowcount(result) == 0:
         raise NotFound("user not found")
 
 
-async def add_api_token(
-    session: AsyncSession, user_id: str, token_hash: str, name: str
-) -> ApiTokenRecord:
+def add_api_token(session: Session, user_id: str, token_hash: str, name: str) -> ApiTokenRecord:
     check_length(name, "token name", 100, minimum=0)
     check_length(token_hash, "token hash", 64)
-    if await session.get(User, user_id) is None:
+    if session.get(User, user_id) is None:
         raise NotFound("user not found")
-    if await session.scalar(select(ApiToken.id).where(ApiToken.token_hash == token_hash)):
+    if session.scalar(select(ApiToken.id).where(ApiToken.token_hash == token_hash)):
         raise Conflict("token hash already registered")
     token = ApiToken(
         id=new_id(), user_id=user_id, token_hash=token_hash, name=name, created_at=utcnow()
     )
     session.add(token)
-    await session.flush()
+    session.flush()
     return to_token(token)
 
 
-async def revoke_tokens(session: AsyncSession, user_id: str, token_id: str | None) -> int:
+def revoke_tokens(session: Session, user_id: str, token_id: str | None) -> int:
     stmt = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
     if token_id is not None:
         stmt = stmt.where(ApiToken.id == token_id)
-    return _rowcount(await session.execute(stmt.values(revoked_at=utcnow())))
+    return _rowcount(session.execute(stmt.values(revoked_at=utcnow())))
 
 
-async def touch_token(session: AsyncSession, token_hash: str, when: datetime) -> None:
-    await session.execute(
+def touch_token(session: Session, token_hash: str, when: datetime) -> None:
+    session.execute(
         update(ApiToken).where(ApiToken.token_hash == token_hash).values(last_used_at=when)
     )
 
 
-async def add_audit(
-    session: AsyncSession, actor_user_id: str | None, action: str, target: str | None
-) -> None:
+def add_audit(session: Session, actor_user_id: str | None, action: str, target: str | None) -> None:
     check_length(action, "audit action", 64)
     if target is not None:
         check_length(target, "audit target", 255, minimum=0)
     session.add(
         AuditEntry(actor_user_id=actor_user_id, action=action, target=target, created_at=utcnow())
     )
-    await session.flush()
+    session.flush()
 
 
-async def create_web_session(
-    session: AsyncSession, session_id: str, user_id: str, csrf_hash: str, expires_at: datetime
+def create_web_session(
+    session: Session, session_id: str, user_id: str, csrf_hash: str, expires_at: datetime
 ) -> None:
     check_length(session_id, "session id", 64)
     check_length(csrf_hash, "csrf hash", 64)
-    if await session.get(User, user_id) is None:
+    if session.get(User, user_id) is None:
         raise NotFound("user not found")
     session.add(
         WebSession(
@@ -141,11 +136,11 @@ async def create_web_session(
             expires_at=expires_at,
         )
     )
-    await session.flush()
+    session.flush()
 
 
-async def delete_web_sessions(
-    session: AsyncSession, session_id: str | None, user_id: str | None, expired: bool
+def delete_web_sessions(
+    session: Session, session_id: str | None, user_id: str | None, expired: bool
 ) -> int:
     stmt = delete(WebSession)
     if session_id is not None:
@@ -154,7 +149,7 @@ async def delete_web_sessions(
         stmt = stmt.where(WebSession.user_id == user_id)
     if expired:
         stmt = stmt.where(WebSession.expires_at <= utcnow())
-    return _rowcount(await session.execute(stmt))
+    return _rowcount(session.execute(stmt))
 
 
 # --- reads ---------------------------------------------------------------------------------

@@ -2,9 +2,15 @@
 
 Awaited operations (`submit`) resolve after the transaction that holds them has committed.
 Coalesced operations (`submit_coalesced`, e.g. reply checkpoints) are fire and forget and the
-latest one per key wins. Each operation runs inside its own SAVEPOINT, so one that fails is
-rolled back alone and fails only its own future; the rest of the batch commits. Group commit
-comes for free: while one batch commits, new operations queue up and form the next batch.
+latest one per key wins. When a batch holds several operations each runs inside its own
+SAVEPOINT, so one that fails is rolled back alone and fails only its own future; the rest of
+the batch commits. Group commit comes for free: while one batch commits, new operations queue
+up and form the next batch.
+
+Operations are plain synchronous functions of a `Session`, and a whole batch runs as one
+call (see `transactions.py`): with SQLite on its own thread, so the event loop pays one
+hand-off per batch instead of several thread round trips per statement; with PostgreSQL
+through the async driver.
 """
 
 from __future__ import annotations
@@ -13,17 +19,19 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from tickertape.store.errors import Conflict, StoreClosed, StoreError
+from tickertape.store.transactions import Transactions
 
 T = TypeVar("T")
-Op = Callable[[AsyncSession], Awaitable[T]]
+Op = Callable[[Session], T]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +51,37 @@ class _Pending:
     future: asyncio.Future[Any]
 
 
-async def _noop(_session: AsyncSession) -> None:
+@dataclass(slots=True)
+class _BatchOutcome:
+    """What a batch did, built on the writer's thread and read back on the event loop."""
+
+    committed: bool = True
+    applied: int = 0  # coalesced operations that succeeded
+    background_failed: int = 0
+    results: list[tuple[bool, Any]] = field(default_factory=list)  # per awaited op: ok, value
+
+
+def _noop(_session: Session) -> None:
     return None
+
+
+class _LoneFailure(Exception):
+    """The operation alone in its batch failed (`__cause__`): roll the transaction back."""
+
+
+@contextmanager
+def _isolated(session: Session, lone: bool) -> Iterator[None]:
+    # A SAVEPOINT keeps one failing operation from rolling back the others; an operation
+    # alone in its batch (the steady state: one checkpoint per tick) needs none, and on
+    # failure its whole transaction rolls back instead. It saves two statements a batch.
+    if lone:
+        try:
+            yield
+        except Exception as exc:
+            raise _LoneFailure from exc
+    else:
+        with session.begin_nested():
+            yield
 
 
 def wrap_error(exc: BaseException) -> StoreError:
@@ -61,14 +98,49 @@ def wrap_error(exc: BaseException) -> StoreError:
     return err
 
 
+def _apply(
+    session: Session, coalesced: dict[Hashable, Op[Any]], ops: list[Op[Any]]
+) -> _BatchOutcome:
+    """Run one batch in one transaction. Runs off the event loop: touches no future."""
+    outcome = _BatchOutcome()
+    lone = len(coalesced) + len(ops) == 1
+    try:
+        with session.begin():
+            for key, op in coalesced.items():
+                try:
+                    with _isolated(session, lone):
+                        op(session)
+                    outcome.applied += 1
+                except _LoneFailure:
+                    raise
+                except Exception as exc:
+                    outcome.background_failed += 1
+                    log.error("background write %r failed", key, exc_info=exc)
+            for op in ops:
+                try:
+                    with _isolated(session, lone):
+                        value = op(session)
+                except _LoneFailure as failure:
+                    outcome.results.append((False, failure.__cause__))
+                    raise
+                except Exception as exc:
+                    outcome.results.append((False, exc))
+                else:
+                    outcome.results.append((True, value))
+    except _LoneFailure as failure:  # rolled back; an awaited op's failure is in results
+        outcome.committed = False
+        if coalesced:
+            outcome.background_failed += 1
+            log.error("background write %r failed", *coalesced, exc_info=failure.__cause__)
+    return outcome
+
+
 class Writer:
-    def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, max_batch: int = 500
-    ) -> None:
-        self._sessionmaker = sessionmaker
+    def __init__(self, transactions: Transactions, *, max_batch: int = 500) -> None:
+        self._transactions = transactions
         self._max_batch = max_batch
         self._queue: deque[_Pending] = deque()
-        self._coalesced: dict[Hashable, Op[Any]] = {}
+        self._coalesced: dict[Hashable, Callable[[], Op[Any] | None]] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -102,14 +174,14 @@ class Writer:
         self._wakeup.set()
         return await future
 
-    def submit_coalesced(self, key: Hashable, op: Op[Any]) -> None:
-        """Queue `op` under `key`, replacing one not yet started. Failures are logged."""
+    def submit_coalesced(self, key: Hashable, prepare: Callable[[], Op[Any] | None]) -> None:
+        """Queue a background write under `key`, replacing one not yet started. `prepare`
+        runs on the event loop when the batch forms and returns the operation (None: skip),
+        so it can take a snapshot of loop-owned state; the operation runs with the batch.
+        Failures are logged."""
         self._check_open()
-        self._coalesced[key] = op
+        self._coalesced[key] = prepare
         self._wakeup.set()
-
-    def discard_coalesced(self, key: Hashable) -> None:
-        self._coalesced.pop(key, None)
 
     async def flush(self) -> None:
         """Return once everything submitted before this call has been committed."""
@@ -134,8 +206,10 @@ class Writer:
                 batch = [
                     self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))
                 ]
-                coalesced, self._coalesced = self._coalesced, {}
-                await self._run_batch(coalesced, batch)
+                prepared, self._coalesced = self._coalesced, {}
+                coalesced = {key: op for key, prepare in prepared.items() if (op := prepare())}
+                if coalesced or batch:
+                    await self._run_batch(coalesced, batch)
         except BaseException as exc:
             self._closing = True
             for item in self._queue:
@@ -147,29 +221,11 @@ class Writer:
             raise
 
     async def _run_batch(self, coalesced: dict[Hashable, Op[Any]], batch: list[_Pending]) -> None:
-        outcomes: list[tuple[_Pending, bool, Any]] = []
-        applied = 0
+        batch = [item for item in batch if not item.future.done()]  # cancelled callers
+        ops = [item.op for item in batch]
         started = time.perf_counter()
         try:
-            async with self._sessionmaker() as session, session.begin():
-                for key, op in coalesced.items():
-                    try:
-                        async with session.begin_nested():
-                            await op(session)
-                        applied += 1
-                    except Exception as exc:
-                        self.stats.background_failed += 1
-                        log.error("background write %r failed", key, exc_info=exc)
-                for item in batch:
-                    if item.future.done():  # its caller was cancelled before it ran
-                        continue
-                    try:
-                        async with session.begin_nested():
-                            value = await item.op(session)
-                    except Exception as exc:
-                        outcomes.append((item, False, exc))
-                    else:
-                        outcomes.append((item, True, value))
+            outcome = await self._transactions.run(lambda s: _apply(s, coalesced, ops))
         except Exception as exc:  # BEGIN or COMMIT failed: nothing in this batch is durable
             if coalesced:
                 self.stats.background_failed += len(coalesced)
@@ -184,14 +240,10 @@ class Writer:
                 if not item.future.done():
                     item.future.set_exception(StoreClosed(f"the store writer stopped: {exc!r}"))
             raise
-        self.stats.batches += 1
-        self.stats.coalesced += applied
-        if self.commit_observer is not None:
-            try:
-                self.commit_observer(time.perf_counter() - started)
-            except Exception:
-                log.exception("commit observer failed")
-        for item, ok, value in outcomes:
+        self.stats.background_failed += outcome.background_failed
+        if outcome.committed:
+            self._committed(outcome.applied, time.perf_counter() - started)
+        for item, (ok, value) in zip(batch, outcome.results, strict=True):
             if ok:
                 self.stats.operations += 1
             else:
@@ -202,3 +254,12 @@ class Writer:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(wrap_error(value))
+
+    def _committed(self, applied: int, seconds: float) -> None:
+        self.stats.batches += 1
+        self.stats.coalesced += applied
+        if self.commit_observer is not None:
+            try:
+                self.commit_observer(seconds)
+            except Exception:
+                log.exception("commit observer failed")
