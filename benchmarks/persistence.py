@@ -144,7 +144,7 @@ async def main() -> None:
         "`tickertape.resources.build_store` patched to an in-memory no-op store "
         "(`benchmarks/null_store.py`). The pooled row compares percentiles of all the gaps of "
         "every run of each mode. Server CPU is the server process's user + system time over "
-        "the run, all threads, from /proc: steadier than the speeds on a noisy machine.\n\n" + body,
+        "the run, all threads, from /proc: what persistence costs in CPU.\n\n" + body,
     )
 
 
