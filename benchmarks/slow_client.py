@@ -67,7 +67,10 @@ async def main() -> None:
         "Linux grows them to 4 MiB). In the baseline that client reads everything; in the "
         "second run it never reads (raw socket, 4 KiB receive buffer) and the server drops "
         f"it after `--slow-client-timeout-s {TIMEOUT_S:g}`. Same work in both runs, so the "
-        "ratio is the cost of the client being slow. Medians of "
+        "ratio is the cost of the client being slow. The harness learns of the drop from "
+        "the server's log line; it used to poll `/metrics` every 100 ms with a new HTTP "
+        "client, in the process that measures the readers and in the non-reader run only, "
+        "which inflated that run (1.217 with polling, same code). Medians of "
         f"{args.reps} runs per mode, fresh server each.\n\n" + body,
     )
 

@@ -7,8 +7,6 @@ import base64
 import os
 import resource
 import socket
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -39,28 +37,6 @@ def env_float(name: str, default: float) -> float:
 def long_params(max_tokens: int, temperature: float = 0.8) -> dict[str, Any]:
     """A reply of exactly `max_tokens` tokens: the load is deterministic, not up to EOS."""
     return {"max_tokens": max_tokens, "ignore_eos": True, "temperature": temperature}
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    timeout: float,
-    what: str,
-    interval: float = 0.1,
-) -> float:
-    """Poll `condition` until it holds; return when it first held. Fail after `timeout`.
-
-    Used only for state the server exposes no event for (a metric, RSS); the interval is the
-    polling period, never a guess at how long something takes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return time.monotonic()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 def rss_kib(pid: int) -> int:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,15 +68,27 @@ class ServerProcess:
         self._events.put(None)
 
     def _wait_for(self, marker: str) -> None:
+        try:
+            self.wait_for_line(marker, START_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError("server did not start:\n" + self.log) from None
+        except EOFError:
+            raise RuntimeError("server exited during start:\n" + self.log) from None
+
+    def wait_for_line(self, marker: str, timeout: float) -> float:
+        """Block until the server prints a line containing `marker` (one not consumed by an
+        earlier wait); return `time.monotonic()` then. Raises TimeoutError, or EOFError
+        when the server's output ends first. Blocking: from async code, use a thread."""
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                line = self._events.get(timeout=START_TIMEOUT_S)
+                line = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise RuntimeError("server did not start:\n" + self.log) from None
+                raise TimeoutError(f"no line with {marker!r} within {timeout:g} s") from None
             if line is None:
-                raise RuntimeError("server exited during start:\n" + self.log)
+                raise EOFError(f"the server's output ended before a line with {marker!r}")
             if marker in line:
-                return
+                return time.monotonic()
 
     @property
     def log(self) -> str:
