@@ -62,8 +62,8 @@ class ScriptStream:
             yield self._finish(FinishReason.ERROR, 0, "rate_limited")
             return
         words = [(" " if i else "") + w for i, w in enumerate(REPLY.split())]
-        if content == "forever":
-            words = [f" w{i}" for i in range(100_000)]
+        if content == "forever":  # a few words, then nothing until a stop ends it
+            words = [f" w{i}" for i in range(5)]
         text, sent, reason = "", 0, FinishReason.STOP
         for word in words:
             if stopped.is_set():
@@ -84,8 +84,9 @@ class ScriptStream:
             text += word
             sent += 1
             yield TextEvent(word)
-            if content == "forever":
-                await asyncio.sleep(0.005)  # the pace of a model, not a synchronisation
+        if content == "forever" and reason is not FinishReason.STOPPED:
+            await stopped.wait()
+            reason = FinishReason.STOPPED
         yield self._finish(reason, sent)
 
     def _finish(self, reason: FinishReason, sent: int, code: str | None = None) -> FinishEvent:

@@ -69,10 +69,15 @@ async def test_a_failing_background_op_rolls_back_and_is_logged(
 ) -> None:
     failing = _add_user_then_fail("ghost")
     with caplog.at_level(logging.ERROR, logger="tickertape.store.writer"):
-        store._writer.submit_coalesced("test", lambda: failing)
-        if alone:  # let the writer take it into a batch of its own before anything else
-            while store.queue_depth():
-                await asyncio.sleep(0)
+        taken = asyncio.Event()
+
+        def prepare() -> Any:  # runs when the writer forms the batch that holds it
+            taken.set()
+            return failing
+
+        store._writer.submit_coalesced("test", prepare)
+        if alone:  # nothing else joins its batch: flush only once that batch has formed
+            await taken.wait()
         await store.flush()  # a batch of its own after it, or a second op beside it
     assert await _count_users(store, "ghost") == 0
     assert store.stats.background_failed == 1
