@@ -82,3 +82,13 @@ async def test_a_failing_background_op_rolls_back_and_is_logged(
     assert await _count_users(store, "ghost") == 0
     assert store.stats.background_failed == 1
     assert "background write 'test' failed" in caplog.text
+
+
+async def test_a_failing_prepare_loses_only_its_own_write(store: SqlStore) -> None:
+    def broken() -> Any:
+        raise RuntimeError("cannot prepare")
+
+    store._writer.submit_coalesced("broken", broken)
+    user = await store.ensure_user("after", "user")  # the writer is still running
+    assert user.name == "after"
+    assert store.stats.background_failed == 1

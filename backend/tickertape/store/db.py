@@ -68,7 +68,9 @@ def create_engine(
     return engine
 
 
-def create_sqlite_writer_engine(database_url: str) -> Engine | None:
+def create_sqlite_writer_engine(
+    database_url: str, *, sqlite_synchronous: SqliteSync = "FULL"
+) -> Engine | None:
     """A synchronous engine (the standard `sqlite3` driver) on the same SQLite file, for the
     writer's own thread (see transactions.py); None for PostgreSQL or an in-memory SQLite,
     whose writes must go through the async engine's connections."""
@@ -78,7 +80,7 @@ def create_sqlite_writer_engine(database_url: str) -> Engine | None:
     engine = create_sync_engine(
         url.set(drivername="sqlite+pysqlite"), execution_options={WRITE_OPTION: True}
     )
-    _configure_sqlite(engine, "FULL", True)
+    _configure_sqlite(engine, sqlite_synchronous, True)
     return engine
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tickertape.store import turns, users
 from tickertape.store.db import (
     WRITE_OPTION,
+    SqliteSync,
     check_connection,
     create_engine,
     create_sqlite_writer_engine,
@@ -75,11 +76,20 @@ class SqlStore:
         self._users = users.UserReader(reads)
 
     @classmethod
-    def from_url(cls, database_url: str, *, max_batch: int = 500, **engine_kwargs: Any) -> SqlStore:
+    def from_url(
+        cls,
+        database_url: str,
+        *,
+        max_batch: int = 500,
+        sqlite_synchronous: SqliteSync = "FULL",
+        **engine_kwargs: Any,
+    ) -> SqlStore:
         """Raises InvalidDatabaseUrl; connection problems surface in `start()`."""
         return cls(
-            create_engine(database_url, **engine_kwargs),
-            writer_engine=create_sqlite_writer_engine(database_url),
+            create_engine(database_url, sqlite_synchronous=sqlite_synchronous, **engine_kwargs),
+            writer_engine=create_sqlite_writer_engine(
+                database_url, sqlite_synchronous=sqlite_synchronous
+            ),
             max_batch=max_batch,
         )
 

@@ -207,7 +207,7 @@ class Writer:
                     self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))
                 ]
                 prepared, self._coalesced = self._coalesced, {}
-                coalesced = {key: op for key, prepare in prepared.items() if (op := prepare())}
+                coalesced = self._prepare(prepared)
                 if coalesced or batch:
                     await self._run_batch(coalesced, batch)
         except BaseException as exc:
@@ -219,6 +219,22 @@ class Writer:
             if self._coalesced:
                 log.error("store writer stopped; %d checkpoint(s) dropped", len(self._coalesced))
             raise
+
+    def _prepare(
+        self, prepared: dict[Hashable, Callable[[], Op[Any] | None]]
+    ) -> dict[Hashable, Op[Any]]:
+        """Call each background write's `prepare`; one that raises loses only its own write."""
+        ops: dict[Hashable, Op[Any]] = {}
+        for key, prepare in prepared.items():
+            try:
+                op = prepare()
+            except Exception:
+                self.stats.background_failed += 1
+                log.exception("preparing background write %r failed", key)
+                continue
+            if op is not None:
+                ops[key] = op
+        return ops
 
     async def _run_batch(self, coalesced: dict[Hashable, Op[Any]], batch: list[_Pending]) -> None:
         batch = [item for item in batch if not item.future.done()]  # cancelled callers
