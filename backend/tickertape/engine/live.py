@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from tickertape.engine.collector import StepOutput
 from tickertape.engine.detokenize import Detokenizer
 from tickertape.engine.sampling import RowSampling
-from tickertape.engine.types import FinishReason, GenerationResult, Timing, Usage
+from tickertape.engine.types import FinishReason, GenerationResult, ReplyUpdate, Timing, Usage
 
 
 @dataclass(eq=False, slots=True)
@@ -94,8 +93,8 @@ class Outputs:
     def finished(self) -> list[str]:
         return [rid for rid, out in self._by_id.items() if out.result is not None]
 
-    def items(self) -> list[StepOutput]:
+    def items(self) -> list[tuple[str, ReplyUpdate]]:
         return [
-            StepOutput(rid, "".join(out.text), out.queued, out.result)
+            (rid, ReplyUpdate("".join(out.text), out.queued, out.result))
             for rid, out in self._by_id.items()
         ]

@@ -7,7 +7,6 @@ import time
 
 import torch
 
-from tickertape.engine.collector import ReplyCollector, StepOutput
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.detokenize import Detokenizer
 from tickertape.engine.kvcache import KVCache
@@ -23,9 +22,13 @@ from tickertape.engine.types import (
     EngineUnavailable,
     Prompt,
     PromptTooLong,
-    ReplyStream,
+    ReplySink,
+    ReplyUpdate,
     SamplingParams,
 )
+
+# Used for parameters a request leaves unset (None) until generation_config is honoured.
+DEFAULT_TEMPERATURE = 0.7
 
 
 class LocalEngine:
@@ -40,7 +43,7 @@ class LocalEngine:
         self._loaded: Loaded | None = None
         self._builder: PromptBuilder | None = None
         self._gen: GenerationLoop | None = None
-        self._collectors: dict[str, ReplyCollector] = {}
+        self._sinks: dict[str, ReplySink] = {}
 
     @property
     def model_name(self) -> str:
@@ -92,9 +95,19 @@ class LocalEngine:
             raise EngineUnavailable("the engine is not started")
         return await asyncio.to_thread(self._builder.build, messages, params)
 
+    def check_capacity(self) -> None:
+        if not self.alive:
+            raise EngineUnavailable("the generation loop is not running")
+        self._sched.check_capacity()
+
     def submit(
-        self, reply_id: str, user_id: str, prompt: Prompt, params: SamplingParams
-    ) -> ReplyStream:
+        self,
+        reply_id: str,
+        user_id: str,
+        prompt: Prompt,
+        params: SamplingParams,
+        sink: ReplySink,
+    ) -> None:
         loaded, gen = self._loaded, self._gen
         if loaded is None or gen is None or not self.alive:
             raise EngineUnavailable("the generation loop is not running")
@@ -104,22 +117,22 @@ class LocalEngine:
             raise PromptTooLong(f"the prompt does not fit the context ({loaded.context} tokens)")
         if params.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
-        greedy = params.temperature <= 0
+        temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
+        greedy = temperature <= 0
         live = Live(
             reply_id=reply_id,
             prompt=prompt.token_ids,
             max_new=min(params.max_tokens, self.config.max_new_tokens_limit),
             sampling=RowSampling(
-                temperature=max(params.temperature, 0.0),
-                top_p=params.top_p,
-                top_k=params.top_k,
+                temperature=max(temperature, 0.0),
+                top_p=1.0 if params.top_p is None else params.top_p,
+                top_k=params.top_k or 0,
                 generator=None if greedy else make_generator(params.seed),
             ),
             detok=Detokenizer(loaded.tokenizer.backend_tokenizer, params.stop),
             eos=frozenset() if params.ignore_eos else loaded.eos,
             submitted_at=time.monotonic(),
         )
-        collector = ReplyCollector(reply_id)
         # Registered before the scheduler can admit it: the thread looks it up then.
         gen.add_pending(live)
         try:
@@ -127,8 +140,7 @@ class LocalEngine:
         except BaseException:
             gen.drop_pending(reply_id)
             raise
-        self._collectors[reply_id] = collector
-        return collector
+        self._sinks[reply_id] = sink
 
     def stop(self, reply_id: str) -> None:
         self._sched.cancel(reply_id)
@@ -161,13 +173,13 @@ class LocalEngine:
             raise RuntimeError("start the engine first")
         self._gen.fault_hook = hook
 
-    def _dispatch(self, outputs: list[StepOutput]) -> None:
+    def _dispatch(self, outputs: list[tuple[str, ReplyUpdate]]) -> None:
         # On the event loop: one call per engine step.
-        for out in outputs:
-            collector = (
-                self._collectors.pop(out.reply_id, None)
-                if out.result is not None
-                else self._collectors.get(out.reply_id)
+        for reply_id, update in outputs:
+            sink = (
+                self._sinks.pop(reply_id, None)
+                if update.result is not None
+                else self._sinks.get(reply_id)
             )
-            if collector is not None:
-                collector.put(out)
+            if sink is not None:
+                sink.deliver(update)

@@ -2,7 +2,7 @@
 
 Per step: plan (admit, prefill chunks, decode rows) -> prefill forward -> one batched
 decode forward -> one sampling pass -> detokenize -> release finished slots -> exactly one
-`call_soon_threadsafe` hand-off of plain `StepOutput`s to the event loop.
+`call_soon_threadsafe` hand-off of plain `ReplyUpdate`s to the event loop.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import torch
 from torch import Tensor, nn
 
 from tickertape.engine.batch import decode_inputs, prefill_inputs
-from tickertape.engine.collector import StepOutput
 from tickertape.engine.forward import forward
 from tickertape.engine.kvcache import KVCache
 from tickertape.engine.live import Live, Outputs
 from tickertape.engine.sampling import sample
 from tickertape.engine.scheduler import Scheduler, StepPlan
-from tickertape.engine.types import FinishReason
+from tickertape.engine.types import FinishReason, ReplyUpdate
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class GenerationLoop:
         cache: KVCache,
         scheduler: Scheduler,
         aloop: asyncio.AbstractEventLoop,
-        dispatch: Callable[[list[StepOutput]], None],
+        dispatch: Callable[[list[tuple[str, ReplyUpdate]]], None],
         threads: int,
     ) -> None:
         self.model, self.cache, self.sched = model, cache, scheduler

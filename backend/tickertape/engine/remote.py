@@ -1,7 +1,7 @@
 """The Engine protocol backed by an OpenAI-compatible server (vLLM, TGI, llama.cpp, tickertape).
 
 Each submitted reply is one asyncio task streaming `POST {upstream}/v1/chat/completions`
-into a ReplyCollector. No torch here: a socket-tier process with this engine holds no model.
+into the reply's sink. No torch here: a socket-tier process with this engine holds no model.
 
 Decisions (see docs/scaling.md):
 - prompt_tokens is an estimate (about 4 characters a token plus a few per message, the
@@ -33,7 +33,7 @@ from tickertape.engine.remote_sse import (
     read_error_body,
     request_body,
 )
-from tickertape.engine.remote_stream import RemoteResult, ReplyClock, ReplyCollector
+from tickertape.engine.remote_stream import RemoteReply, ReplyClock
 from tickertape.engine.types import (
     ChatMessage,
     EngineError,
@@ -42,8 +42,9 @@ from tickertape.engine.types import (
     EngineUnavailable,
     FinishReason,
     Prompt,
+    GenerationResult,
     PromptTooLong,
-    ReplyStream,
+    ReplySink,
     SamplingParams,
     Usage,
 )
@@ -167,23 +168,30 @@ class RemoteEngine:
                 )
         return Prompt(tuple(kept), None, estimate_tokens(kept), dropped)
 
-    def submit(
-        self, reply_id: str, user_id: str, prompt: Prompt, params: SamplingParams
-    ) -> ReplyStream:
+    def check_capacity(self) -> None:
         if not self.alive:
             raise EngineUnavailable(self._fatal or "remote engine not started", 1000)
-        if reply_id in self._tasks:
-            raise EngineError(f"reply {reply_id} is already running")
         # Counted on tasks, not the semaphore: tasks created this tick have not queued on it yet.
         if len(self._tasks) >= self._max_concurrency + self._max_waiting:
             raise EngineOverloaded("too many replies waiting for the upstream", 1000)
-        collector = ReplyCollector(reply_id)
-        task = asyncio.create_task(self._run(collector, prompt, params), name=f"remote-{reply_id}")
-        self._tasks[reply_id] = task
-        task.add_done_callback(lambda t: self._reap(t, collector, prompt))
-        return collector
 
-    def _reap(self, task: asyncio.Task[None], out: ReplyCollector, prompt: Prompt) -> None:
+    def submit(
+        self,
+        reply_id: str,
+        user_id: str,
+        prompt: Prompt,
+        params: SamplingParams,
+        sink: ReplySink,
+    ) -> None:
+        self.check_capacity()
+        if reply_id in self._tasks:
+            raise EngineError(f"reply {reply_id} is already running")
+        out = RemoteReply(reply_id, sink)
+        task = asyncio.create_task(self._run(out, prompt, params), name=f"remote-{reply_id}")
+        self._tasks[reply_id] = task
+        task.add_done_callback(lambda t: self._reap(t, out, prompt))
+
+    def _reap(self, task: asyncio.Task[None], out: RemoteReply, prompt: Prompt) -> None:
         """Guarantee the one FinishEvent, even for a task cancelled before it ever ran."""
         self._tasks.pop(out.reply_id, None)
         if task.cancelled():
@@ -213,7 +221,7 @@ class RemoteEngine:
             extra=dict(self._counters),
         )
 
-    async def _run(self, out: ReplyCollector, prompt: Prompt, params: SamplingParams) -> None:
+    async def _run(self, out: RemoteReply, prompt: Prompt, params: SamplingParams) -> None:
         clock = ReplyClock()
         if self._slots.locked():
             out.queued(self._waiting_count() - 1)  # the semaphore admits in FIFO order
@@ -239,7 +247,7 @@ class RemoteEngine:
 
     async def _stream(
         self,
-        out: ReplyCollector,
+        out: RemoteReply,
         prompt: Prompt,
         params: SamplingParams,
         usage: list[Usage],
@@ -282,14 +290,14 @@ class RemoteEngine:
         return reason
 
     @staticmethod
-    def _transport_error(out: ReplyCollector, message: str) -> EngineError:
-        if out.text_so_far:
+    def _transport_error(out: RemoteReply, message: str) -> EngineError:
+        if out.text_chunks:
             return UpstreamProtocolError(f"{message} (mid-reply)")
         return EngineUnavailable(message, DEFAULT_RETRY_AFTER_MS)
 
     def _end(
         self,
-        out: ReplyCollector,
+        out: RemoteReply,
         prompt: Prompt,
         usage: list[Usage],
         clock: ReplyClock,
@@ -298,8 +306,8 @@ class RemoteEngine:
     ) -> None:
         # Without an upstream usage chunk: the estimate, and one token per content chunk
         # (vLLM and llama.cpp send one chunk per token).
-        final = usage[-1] if usage else Usage(prompt.prompt_tokens, len(out.text_so_far))
-        result = RemoteResult(
+        final = usage[-1] if usage else Usage(prompt.prompt_tokens, out.text_chunks)
+        result = GenerationResult(
             finish_reason=reason,
             usage=final,
             timing=clock.timing(),

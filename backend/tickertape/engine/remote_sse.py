@@ -70,14 +70,23 @@ def request_body(model: str, prompt: Prompt, params: SamplingParams) -> dict[str
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": params.max_tokens,
+    }
+    # Unset sampling fields stay unset: the upstream applies its model's defaults.
+    optional: dict[str, float | None] = {
         "temperature": params.temperature,
         "top_p": params.top_p,
+        "repetition_penalty": params.repetition_penalty,  # vLLM's and tickertape's extension
     }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if params.frequency_penalty:
+        body["frequency_penalty"] = params.frequency_penalty
+    if params.presence_penalty:
+        body["presence_penalty"] = params.presence_penalty
     if params.stop:
         body["stop"] = list(params.stop)
     if params.seed is not None:
         body["seed"] = params.seed
-    if params.top_k > 0:
+    if params.top_k:
         body["top_k"] = params.top_k  # not OpenAI's; vLLM, llama.cpp and tickertape accept it
     if params.ignore_eos:
         body["ignore_eos"] = True  # not OpenAI's; vLLM and tickertape accept it

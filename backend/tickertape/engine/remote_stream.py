@@ -1,37 +1,16 @@
-"""The ReplyStream of a remote generation: a buffer the reader task fills and the app drains.
+"""One remote generation's side of the sink: what the upstream reader task delivers.
 
 The upstream reader must never wait for the consumer (a slow WebSocket client would hold the
-upstream connection open and, through TCP backpressure, the upstream's batch slot), so pushes
-never block: text accumulates in a buffer and a reader that lagged gets it merged into one
-TextEvent.
+upstream connection open and, through TCP backpressure, the upstream's batch slot), so
+delivering never blocks: the sink (the chat service's reply log) merges text for readers
+that lag.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-from tickertape.engine.types import (
-    FinishEvent,
-    GenerationResult,
-    QueuedEvent,
-    StreamEvent,
-    TextEvent,
-    Timing,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteResult(GenerationResult):
-    """GenerationResult plus the upstream's retry hint for rate_limited/overloaded.
-
-    The transport reads it with getattr(result, "retry_after_ms", None) until
-    GenerationResult grows the field itself.
-    """
-
-    retry_after_ms: int | None = None
+from tickertape.engine.types import GenerationResult, ReplySink, ReplyUpdate, Timing
 
 
 class ReplyClock:
@@ -58,56 +37,34 @@ class ReplyClock:
         return Timing(since(self.scheduled_at), since(self.first_text_at), since(now))
 
 
-class ReplyCollector:
-    """One reply's events; ends after exactly one FinishEvent. Single consumer."""
+class RemoteReply:
+    """Delivers one reply's updates to its sink; exactly one result, the first one wins."""
 
-    def __init__(self, reply_id: str) -> None:
+    def __init__(self, reply_id: str, sink: ReplySink) -> None:
         self.reply_id = reply_id
-        self._queued: QueuedEvent | None = None
-        self._text: list[str] = []
-        self._result: GenerationResult | None = None
-        self._changed = asyncio.Event()
-        self.text_so_far: list[str] = []  # everything pushed, for the final reply text
+        self._sink = sink
+        self._finished = False
+        self._started = False  # text seen: a queue position is stale from then on
+        self.text_chunks = 0  # content chunks delivered (one token each on vLLM, llama.cpp)
 
     @property
     def finished(self) -> bool:
-        return self._result is not None
+        return self._finished
 
     def queued(self, position: int) -> None:
-        if self._result is None:
-            self._queued = QueuedEvent(position)
-            self._changed.set()
+        if not self._finished and not self._started:
+            self._sink.deliver(ReplyUpdate(queued=position))
 
     def push(self, text: str) -> None:
-        if text and self._result is None:
-            self._text.append(text)
-            self.text_so_far.append(text)
-            self._changed.set()
+        if text and not self._finished:
+            self._started = True
+            self.text_chunks += 1
+            self._sink.deliver(ReplyUpdate(text=text))
 
     def finish(self, result: GenerationResult) -> bool:
         """Record the outcome; the first one wins (a stop racing a natural end)."""
-        if self._result is not None:
+        if self._finished:
             return False
-        self._result = result
-        self._changed.set()
+        self._finished = True
+        self._sink.deliver(ReplyUpdate(result=result))
         return True
-
-    def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[StreamEvent]:
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            # Drain in order: a queue position is stale once text exists, text before finish.
-            if self._queued is not None:
-                if not self._text and self._result is None:
-                    yield self._queued
-                self._queued = None
-            if self._text:
-                merged = "".join(self._text)
-                self._text.clear()
-                yield TextEvent(merged)
-            if self._result is not None and not self._text:
-                yield FinishEvent(self._result)
-                return

@@ -103,6 +103,16 @@ class Scheduler:
             self._by_id[reply_id] = seq
             self._work.notify()
 
+    def check_capacity(self) -> None:
+        """Raise what `add` would raise for a new reply now (closed or queue full)."""
+        with self._lock:
+            if self._closed:
+                raise EngineUnavailable("the engine is shutting down")
+            if len(self._waiting) >= self.max_waiting:
+                raise EngineOverloaded(
+                    "the generation queue is full", retry_after_ms=self._retry_after_ms()
+                )
+
     def cancel(self, reply_id: str) -> bool:
         """Stop a waiting or running reply; False if unknown (finished or never added)."""
         with self._lock:

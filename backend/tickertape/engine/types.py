@@ -8,7 +8,6 @@ to the asyncio loop.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -31,13 +30,19 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
+    """What a request asks for. None means "unset": the engine fills it from the model's
+    `generation_config` where the checkpoint sets it, else from its own default."""
+
     max_tokens: int = 256
-    temperature: float = 0.7  # 0 = greedy
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = off
+    temperature: float | None = None  # 0 = greedy
+    top_p: float | None = None  # 1 = off
+    top_k: int | None = None  # 0 = off
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False  # generate to max_tokens (load tests, benchmarks)
+    repetition_penalty: float | None = None  # transformers' multiplicative penalty; 1 = off
+    frequency_penalty: float = 0.0  # OpenAI's additive penalties over the generated tokens
+    presence_penalty: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,24 +78,28 @@ class GenerationResult:
     timing: Timing
     error_code: str | None = None  # a contract error code when finish_reason is ERROR
     error_message: str | None = None
+    retry_after_ms: int | None = None  # for error codes a client may retry (overloaded)
 
 
 @dataclass(frozen=True, slots=True)
-class QueuedEvent:
-    position: int  # 0 = next to be admitted
+class ReplyUpdate:
+    """What one engine step produced for one reply. Plain data: it crosses from the
+    generation thread (or the remote engine's reader task) to the event loop."""
+
+    text: str = ""  # whole characters, stop strings already removed
+    queued: int | None = None  # queue position while the reply waits for a batch slot
+    result: GenerationResult | None = None  # set once, on the reply's last update
 
 
-@dataclass(frozen=True, slots=True)
-class TextEvent:
-    text: str  # whole characters, stop strings already removed; merged if the reader lagged
+class ReplySink(Protocol):
+    """Where an engine delivers one reply's output.
 
+    Called on the event loop, at most once per engine step for each reply, never after
+    the update that carries the result. It must not block: a slow reader is the sink's
+    business (it merges text), never the batch's.
+    """
 
-@dataclass(frozen=True, slots=True)
-class FinishEvent:
-    result: GenerationResult
-
-
-StreamEvent = QueuedEvent | TextEvent | FinishEvent
+    def deliver(self, update: ReplyUpdate) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +139,6 @@ class EngineUnavailable(EngineError):
     code = "overloaded"
 
 
-class ReplyStream(Protocol):
-    """The events of one generation, in order; ends after exactly one FinishEvent."""
-
-    reply_id: str
-
-    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
-
-
 class Engine(Protocol):
     """What the rest of the app may ask of a generation engine (local or remote)."""
 
@@ -163,10 +164,21 @@ class Engine(Protocol):
         Runs tokenization off the event loop.
         """
 
+    def check_capacity(self) -> None:
+        """Raise EngineOverloaded or EngineUnavailable if a reply submitted now would be
+        refused; the chat service asks before it commits anything."""
+
     def submit(
-        self, reply_id: str, user_id: str, prompt: Prompt, params: SamplingParams
-    ) -> ReplyStream:
-        """Queue a generation. Raises EngineOverloaded when the waiting queue is full."""
+        self,
+        reply_id: str,
+        user_id: str,
+        prompt: Prompt,
+        params: SamplingParams,
+        sink: ReplySink,
+    ) -> None:
+        """Queue a generation whose output goes to `sink`, ending with exactly one update
+        that carries the result. Raises EngineOverloaded when the waiting queue is full
+        (then nothing is ever delivered)."""
 
     def stop(self, reply_id: str) -> None:
         """Ask a generation to stop; it finishes STOPPED within one engine step."""
