@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     max_content_chars: int = Field(16000, ge=1, description="largest chat message")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest HTTP request body")
     max_concurrent_replies: int = Field(4, ge=1, description="replies in flight per user")
+    max_connections_per_user: int = Field(16, ge=1, description="open WebSockets per user")
+    max_control_bytes: int = Field(
+        1024 * 1024, ge=65536, description="unsent control frames (pongs...) per WebSocket"
+    )
     messages_per_minute: int = Field(30, ge=1, description="chat messages per user per minute")
     handshakes_per_minute: int = Field(60, ge=1, description="WebSocket handshakes per IP/min")
     slow_client_timeout_s: float = Field(15.0, gt=0, description="disconnect a stalled reader")
@@ -111,7 +115,3 @@ class Settings(BaseSettings):
         if self.auth is not None:
             return self.auth
         return "none" if is_loopback(self.host) else "token"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -161,6 +161,7 @@ class Message(Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     timing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why a reply failed, in words
+    error_code: Mapped[str | None] = mapped_column(String(32))  # a contract error code
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,9 +14,12 @@ from tickertape.auth.schemas import error_responses
 from tickertape.store.errors import BadRequest
 from tickertape.store.types import ConversationSummary, MessageRecord, NotFound, Page, Transcript
 from tickertape.transport.deps import AdminDep, ChatServiceDep, StoreDep, UserDep
+from tickertape.transport.strict_json import StrictJsonRoute
 
 # Every route can answer these (validation is 400, not FastAPI's 422; see http_errors.py).
-router = APIRouter(prefix="/api", responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    prefix="/api", responses=error_responses(400, 401, 403, 404), route_class=StrictJsonRoute
+)
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
