@@ -83,7 +83,8 @@ def test_a_queue_position_is_stale_once_output_has_started() -> None:
     log.append("a")
     log.set_queue_position(1)  # late: ignored
     item = cursor.next_item()
-    assert item is not None and not isinstance(item, Queued)
+    assert item is not None
+    assert not isinstance(item, Queued)
     log.finish(ReplyEnd(1, "stop", "complete", {}, {}))
     assert isinstance(cursor.next_item(), ReplyEnd)
     assert cursor.done

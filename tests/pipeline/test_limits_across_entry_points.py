@@ -50,7 +50,7 @@ async def test_completions_count_against_the_users_replies_in_flight(pipeline: P
 
 
 async def _all_stopped(pipeline: Pipeline) -> None:
-    for reply_id, (_, params, prompt) in pipeline.engine.submitted.items():
+    for reply_id, (_, _, prompt) in pipeline.engine.submitted.items():
         if prompt.messages[-1].content == "forever":
             await pipeline.engine.stops[reply_id].wait()
 
