@@ -45,6 +45,7 @@ class WsSession:
             self._metrics,
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dropping = False
         self.session_id = new_session_id()
 
     async def run(self) -> None:
@@ -66,7 +67,7 @@ class WsSession:
             log.info("session closed")
 
     async def _receive_loop(self) -> None:
-        while not self._conn.overflowed:
+        while True:
             message = await self._ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
@@ -80,6 +81,11 @@ class WsSession:
                 await self._close(CLOSE_TOO_BIG, "frame too large")
                 return
             await self._handle(text)
+            if self._conn.overflowed:
+                # It sends faster than it reads our answers: stop reading it at once (its
+                # sender may be waiting out the send deadline on a full socket).
+                await self._drop_overflowed()
+                return
 
     async def _handle(self, text: str) -> None:
         try:
@@ -201,11 +207,11 @@ class WsSession:
             return
         exc = task.exception()
         if isinstance(exc, SlowClient):
+            if self._conn.overflowed:
+                self._spawn(self._drop_overflowed())
+                return
             log.info("disconnecting a slow client: %s", exc)
             self._metrics.slow_disconnects.inc()
-            if self._conn.overflowed:
-                self._spawn(self._close_overflowed())
-                return
         elif isinstance(exc, WebSocketDisconnect):
             return
         elif exc is not None:
@@ -213,8 +219,13 @@ class WsSession:
         # The receive loop learns of it through the disconnect that follows.
         self._conn.abort()
 
-    async def _close_overflowed(self) -> None:
+    async def _drop_overflowed(self) -> None:
         """Say why (1008) if the socket takes a close frame at once; drop it either way."""
+        if self._dropping:
+            return
+        self._dropping = True
+        log.info("disconnecting a slow client: unread control frames passed the cap")
+        self._metrics.slow_disconnects.inc()
         try:
             async with asyncio.timeout(OVERFLOW_CLOSE_TIMEOUT_S):
                 await self._close(CLOSE_POLICY, "too many unread frames: read what is sent")
