@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import LimitsConfig, LocalLimits, RateLimiter
+from tickertape.chat.notices import LocalNoticeBus
 from tickertape.chat.service import ChatConfig, ChatService
 from tickertape.engine.types import Engine
 from tickertape.metrics import Metrics
@@ -116,6 +117,7 @@ async def _lifespan(
         store,
         ReplyHub(settings.resume_retention_s),
         limits,
+        LocalNoticeBus(),
         metrics,
     )
     app.state.services = Services(

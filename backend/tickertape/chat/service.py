@@ -18,11 +18,19 @@ from dataclasses import dataclass
 from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import ReplyLease, UserLimits
+from tickertape.chat.notices import Notice, NoticeBus
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
 from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
 from tickertape.metrics import Metrics
-from tickertape.store.types import MessageRecord, Store, StoreError, TurnRecord, UserRecord
+from tickertape.store.types import (
+    ConversationSummary,
+    MessageRecord,
+    Store,
+    StoreError,
+    TurnRecord,
+    UserRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ class TurnRequest:
     # stored history followed by `content`.
     messages: tuple[ChatMessage, ...] | None = None
     store: bool = True
+    origin: str | None = None  # the session it came from (its notice is not sent back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,7 @@ class ChatService:
         store: Store,
         hub: ReplyHub,
         limits: UserLimits,
+        notices: NoticeBus,
         metrics: Metrics,
     ) -> None:
         self._config = config
@@ -87,6 +97,7 @@ class ChatService:
         self._store = store
         self.hub = hub
         self._limits = limits
+        self.notices = notices
         self._metrics = metrics
         self._runs: set[ReplyRun] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -131,7 +142,21 @@ class ChatService:
             run.fail(exc.code, exc.message, exc.retry_after_ms)
         if not request.store:
             return TurnStarted(ref, turn.reply_id, None, None, reply_log, prompt.dropped_messages)
-        return TurnStarted.of(turn, reply_log, prompt.dropped_messages)
+        started = TurnStarted.of(turn, reply_log, prompt.dropped_messages)
+        self._notify(user, request, started)
+        return started
+
+    def _notify(self, user: UserRecord, request: TurnRequest, started: TurnStarted) -> None:
+        """The user's other connections learn of the turn (and may follow its reply)."""
+        frame = {
+            "type": "turn_started",
+            "conversation_id": started.conversation_id,
+            "user_message_id": started.user_message_id,
+            "reply_id": started.reply_id,
+            "client_msg_id": started.client_msg_id,
+            "content": request.content,
+        }
+        self.notices.publish(Notice(user.id, frame, request.origin))
 
     async def _admit(self, user: UserRecord, ref: str) -> ReplyLease:
         """The checks every turn passes, in this order; a lease on success."""
@@ -232,11 +257,28 @@ class ChatService:
                 reply_log.stop_requested_at = time.monotonic()
             self._engine.stop(reply_id)
 
-    def stop_conversation(self, conversation_id: str) -> None:
-        """Stop the reply streaming in a conversation that is being deleted."""
+    # -- conversations -------------------------------------------------------------
+    async def rename_conversation(
+        self, user: UserRecord, conversation_id: str, title: str
+    ) -> ConversationSummary:
+        await self._store.rename_conversation(conversation_id, user.id, title)
+        summary = (await self._store.get_transcript(conversation_id, user.id)).summary
+        frame = {
+            "type": "conversation_renamed",
+            "conversation_id": conversation_id,
+            "title": summary.title,
+        }
+        self.notices.publish(Notice(user.id, frame))
+        return summary
+
+    async def delete_conversation(self, user: UserRecord, conversation_id: str) -> None:
+        """Delete it, stop its reply if one streams, and tell the user's connections."""
+        await self._store.delete_conversation(conversation_id, user.id)
         for reply_log in self.hub.streaming():
             if reply_log.conversation_id == conversation_id:
                 self._engine.stop(reply_log.reply_id)
+        frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
+        self.notices.publish(Notice(user.id, frame))
 
     def reader_left(self, reply_log: ReplyLog) -> None:
         """A reader went away; honour `on_disconnect: stop` when it was the last one."""

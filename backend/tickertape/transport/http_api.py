@@ -94,24 +94,23 @@ async def get_conversation(conversation_id: str, user: UserDep, store: StoreDep)
 
 @router.patch("/conversations/{conversation_id}")
 async def rename_conversation(
-    conversation_id: str, body: TitleIn, user: UserDep, store: StoreDep
+    conversation_id: str, body: TitleIn, user: UserDep, chat: ChatServiceDep
 ) -> dict[str, Any]:
     try:
-        await store.rename_conversation(conversation_id, user.id, body.title.strip() or body.title)
-        return summary_json((await store.get_transcript(conversation_id, user.id)).summary)
+        title = body.title.strip() or body.title
+        return summary_json(await chat.rename_conversation(user, conversation_id, title))
     except NotFound:
         raise _not_found() from None
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
 async def delete_conversation(
-    conversation_id: str, user: UserDep, store: StoreDep, chat: ChatServiceDep
+    conversation_id: str, user: UserDep, chat: ChatServiceDep
 ) -> Response:
     try:
-        await store.delete_conversation(conversation_id, user.id)
+        await chat.delete_conversation(user, conversation_id)
     except NotFound:
         raise _not_found() from None
-    chat.stop_conversation(conversation_id)
     return Response(status_code=204)
 
 

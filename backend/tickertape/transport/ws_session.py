@@ -10,6 +10,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from tickertape.chat.errors import ChatError
+from tickertape.chat.notices import Notice
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.service import TurnRequest, TurnStarted, new_session_id
 from tickertape.engine.types import SamplingParams
@@ -56,15 +57,21 @@ class WsSession:
         sender.add_done_callback(self._sender_done)
         self._services.connections.add(self._conn)
         self._metrics.connections.inc()
+        unsubscribe = self._chat.notices.subscribe(self._user.id, self._notice)
         try:
             await self._receive_loop()
         finally:
+            unsubscribe()
             self._services.connections.discard(self._conn)
             self._metrics.connections.dec()
             sender.cancel()
             for reply_log in self._conn.detach_all():
                 self._chat.reader_left(reply_log)
             log.info("session closed")
+
+    def _notice(self, notice: Notice) -> None:
+        if notice.origin != self.session_id:
+            self._conn.send(notice.frame)
 
     async def _receive_loop(self) -> None:
         while True:
@@ -169,6 +176,7 @@ class WsSession:
             params=params,
             conversation_id=frame.conversation_id,
             on_disconnect=p.on_disconnect,
+            origin=self.session_id,
         )
 
     def _hello(self) -> dict[str, Any]:
