@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         default_factory=list, description="extra allowed Origins, comma-separated"
     )
     secure_cookies: bool = Field(False, description="serve behind HTTPS (__Host- cookies)")
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1"],
+        description=(
+            "proxies whose X-Forwarded-Proto/-For are believed: IPs or networks, "
+            "comma-separated; '' for none, '*' for any"
+        ),
+    )
 
     # limits
     max_frame_bytes: int = Field(65536, ge=1024, description="largest WebSocket frame")
@@ -90,6 +97,30 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        # Uvicorn would take a typo for a literal name that no peer ever has, or honour "*"
+        # only when it stands alone: refuse both here rather than trust the wrong peers.
+        if "*" in value:
+            if len(value) > 1:
+                raise ValueError("'*' trusts every address and cannot be combined")
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry)  # an address is a one-address network
+            except ValueError as exc:
+                detail = str(exc) if "/" in entry else "not an IP address or network"
+                raise ValueError(f"{entry!r}: {detail}") from exc
         return value
 
     @field_validator("log_level", mode="before")

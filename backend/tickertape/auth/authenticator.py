@@ -140,5 +140,8 @@ class Authenticator:
         if origin in self._allowed:
             return True
         host = conn.headers.get("host", "").lower()
+        # The scheme the client used: behind TLS termination, Uvicorn's proxy-headers
+        # middleware has set it from X-Forwarded-Proto, and only when the peer is a proxy
+        # in --forwarded-allow-ips (serve.py); anyone else's claim never reaches this.
         own_scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
         return bool(host) and origin == f"{own_scheme}://{host}"

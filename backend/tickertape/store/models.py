@@ -1,4 +1,4 @@
-"""ORM models: the schema that Alembic migrates (alembic/versions). SQLite and PostgreSQL.
+"""ORM models: the schema that Alembic migrates (store/alembic/versions). SQLite and PostgreSQL.
 
 IDs are uuid4 hex strings (32 chars). Ordering never relies on them except as a tie-break:
 messages are ordered by `ordinal` (0, 1, 2, ... per conversation), conversations by
