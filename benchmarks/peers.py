@@ -21,20 +21,25 @@ start the server on a free 127.0.0.1 port with that many compute threads, wait u
     ≤ 1.3), with the prompt lengths of turns 1 and 8 from the usage chunks.
 then stop it (SIGTERM to its process group, SIGKILL after 30 s). Every request loop is bounded
 in count, and every level by `--level-timeout-s`. The table goes to stdout, the raw results to
-`--json`, and the "## Peers" section of docs/benchmarks.md is replaced (unless `--no-write`),
-as ratios against the best peer measured in the same run: tickertape's tokens/s ÷ the best
-peer's (target ≥ 1.2) and tickertape's TTFT p99 ÷ the lowest peer TTFT p99 (target ≤ 1.0).
+`--json` (`--from-json FILE` renders a saved run again, measuring nothing), and the "## Peers"
+section of docs/benchmarks.md is replaced (unless `--no-write`), as ratios against the best
+peer measured in the same run: tickertape's tokens/s ÷ the best peer's (target ≥ 1.2) and
+tickertape's TTFT p99 ÷ the lowest peer TTFT p99 (target ≤ 1.0).
 
 The servers and the flags passed (same checkpoint, same thread count N):
   - tickertape: `PYTHON -m tickertape serve --engine local --model CKPT --torch-threads N
     --max-batch 32 --auth none --max-concurrent-replies 64 --max-waiting 256
     --messages-per-minute 100000 --database-url sqlite+aiosqlite:///RUN_DIR/...`, with this
     checkout's backend/ first on PYTHONPATH (so the code benchmarked is this checkout's), plus
-    `--tickertape-flag` extras (e.g. `--tickertape-flag=--dtype=float32`). Requests carry
-    `ignore_eos`.
+    `--tickertape-flag` extras, one flag each (e.g. `--tickertape-flag=--dtype=float32`).
+    Requests carry `ignore_eos`. (`--max-concurrent-replies`: every request here is the same
+    user, `local`, and the engine runs at most that many of one user's replies at once.)
   - vLLM: `PYTHON -m vllm.entrypoints.openai.api_server --model CKPT --dtype float32
     --max-num-seqs 32`, `VLLM_CPU_OMP_THREADS_BIND=0-(N-1)`, `VLLM_CPU_KVCACHE_SPACE=4`.
-    Requests carry `ignore_eos`.
+    Requests carry `ignore_eos`. vLLM compiles the model at start (about 2 minutes here). Its
+    CPU guide also suggests preloading tcmalloc and Intel's OpenMP; not done by default (the
+    issue's command line has no preload); try it with
+    `--vllm-env LD_PRELOAD=PEERS_DIR/vllm/lib/libiomp5.so`.
   - transformers serve: `transformers serve CKPT --continuous-batching --device cpu
     --dtype float32`, `OMP_NUM_THREADS=N` (torch takes its intra-op thread count from it). It
     refuses unknown request fields (so no `ignore_eos`) and ignores `stream_options` (it always
@@ -647,13 +652,12 @@ def target_rows(levels: list[Level]) -> list[list[str]]:
         fastest = min(peers, key=lambda lv: pct(lv.ttft, 99))
         tps_ratio = mine.tps / best.tps
         ttft_ratio = pct(mine.ttft, 99) / pct(fastest.ttft, 99)
-        verdict = []
-        verdict.append(
-            "tok/s met" if tps_ratio >= 1.2 else f"tok/s short by {(1.2 - tps_ratio) / 1.2:.0%}"
-        )
-        verdict.append(
-            "TTFT met" if ttft_ratio <= 1.0 else f"TTFT p99 over by {ttft_ratio - 1.0:.0%}"
-        )
+        verdict = [
+            "tok/s met"
+            if tps_ratio >= 1.2
+            else f"tok/s not met: needs +{1.2 / tps_ratio - 1:.0%} to reach 1.2×",
+            "TTFT met" if ttft_ratio <= 1.0 else f"TTFT p99 not met: {ttft_ratio - 1:.0%} over",
+        ]
         rows.append(
             [
                 str(threads),
@@ -702,29 +706,101 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def report(
-    args: argparse.Namespace,
-    levels: list[Level],
-    multis: list[MultiTurn],
-    started: str,
-    load_start: float,
-    notes: list[str],
-) -> str:
-    servers = ", ".join(args.server_names)
+def versions(args: argparse.Namespace) -> str:
+    """Each server's version, as its own install reports it."""
+
+    def run(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+
+    meta = "import importlib.metadata as m, sys; print(*(m.version(n) for n in sys.argv[1:]))"
+    found = []
+    for name, skip, argv in (
+        (TT, args.skip_tickertape, None),
+        ("vLLM CPU / torch", args.skip_vllm, [args.vllm_python, "-c", meta, "vllm-cpu", "torch"]),
+        (
+            "transformers / torch",
+            args.skip_tf_serve,
+            [str(Path(args.tf_serve).with_name("python")), "-c", meta, "transformers", "torch"],
+        ),
+        ("llama-server", args.skip_llama, [args.llama_server, "--version"]),
+    ):
+        if skip:
+            continue
+        if argv is None:
+            head = subprocess.run(
+                ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            found.append(f"{TT} {head or '?'}")
+        else:
+            found.append(f"{name} {run(argv).removeprefix('version: ')}")
+    return "; ".join(found)
+
+
+@dataclass
+class Run:
+    """One run: its settings, machine facts and results (what `--json` holds)."""
+
+    started: str
+    machine: str
+    servers: list[str]
+    versions: str
+    rounds: int
+    prompt_words: int
+    users: int
+    turns: int
+    turn_words: int
+    label: str = ""
+    load_start: float = 0.0
+    load_end: float = 0.0
+    levels: list[Level] = field(default_factory=list)
+    multis: list[MultiTurn] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Run:
+        raw = json.loads(path.read_text())
+        levels = [Level(**lv) for lv in raw.pop("levels")]
+        multis = []
+        for m in raw.pop("multis"):
+            m["ttft"] = {int(k): v for k, v in m["ttft"].items()}
+            m["prompt_tokens"] = {int(k): v for k, v in m["prompt_tokens"].items()}
+            multis.append(MultiTurn(**m))
+        return cls(**raw, levels=levels, multis=multis)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu_model()}), {round(memory)} GiB, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def report(run: Run) -> str:
+    levels, multis = run.levels, run.multis
     facts = (
-        f"{started}, {os.cpu_count()} cores ({cpu_model()}), "
-        f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, "
-        f"Python {platform.python_version()}; load average {load_start:.1f} at the start, "
-        f"{load():.1f} at the end (and per row below). Servers: {servers}; one at a time. "
+        f"{run.started}, {run.machine}; load average {run.load_start:.1f} at the start, "
+        f"{run.load_end:.1f} at the end (and per row below). Servers: {', '.join(run.servers)}; "
+        f"one at a time ({run.versions}). "
         f"Checkpoint: random-weight Llama of the SmolLM2-135M shape, fp32 "
         f"(`benchmarks/checkpoint.py`; llama-server: its F32 GGUF). "
-        f"Streams: {args.rounds} request(s) per stream, ~{args.prompt_words}-word prompts, "
+        f"Streams: {run.rounds} request(s) per stream, ~{run.prompt_words}-word prompts, "
         f"{MAX_TOKENS} output tokens, greedy, EOS ignored; tokens from the usage chunks. "
         f"TTFT and ITL in ms, p50 / p99; ITL between content chunks as the client sees them."
     )
     parts = []
-    if args.label:
-        parts.append(f"**{args.label}**")
+    if run.label:
+        parts.append(f"**{run.label}**")
     parts.append(facts)
     targets = target_rows(levels)
     parts.append(
@@ -756,7 +832,7 @@ def report(
     )
     if multis:
         parts.append(
-            f"Multi-turn: {args.users} users at once × {args.turns} turns, ~{args.turn_words} "
+            f"Multi-turn: {run.users} users at once × {run.turns} turns, ~{run.turn_words} "
             f"words a turn, {TURN_TOKENS}-token replies, the whole history resent every turn; "
             f"TTFT p50 of the first and the last turn, and their ratio:\n\n"
             + table(
@@ -773,8 +849,8 @@ def report(
                 multi_rows(multis),
             )
         )
-    if notes:
-        parts.append("Notes:\n\n" + "\n".join(f"- {n}" for n in notes))
+    if run.notes:
+        parts.append("Notes:\n\n" + "\n".join(f"- {n}" for n in run.notes))
     parts.append(
         "How the peers were installed and started, and every flag passed: the docstring of "
         "`benchmarks/peers.py`. Run: `.venv/bin/python benchmarks/peers.py` (optional; never "
@@ -825,6 +901,7 @@ def parse_args() -> argparse.Namespace:
     for name in ("tickertape", "vllm", "tf-serve", "llama"):
         p.add_argument(f"--skip-{name}", action="store_true")
     p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument("--from-json", type=Path, help="only render a run saved with --json")
     p.add_argument("--label", default="", help="a line above the section (e.g. 'smoke run')")
     p.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     args = p.parse_args()
@@ -861,8 +938,7 @@ def servers(args: argparse.Namespace, run_dir: Path) -> list[Server]:
     return chosen
 
 
-def main() -> None:
-    args = parse_args()
+def measure(args: argparse.Namespace) -> Run:
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load_start = load()
     checkpoint.build_checkpoint(args.checkpoint)
@@ -872,76 +948,75 @@ def main() -> None:
         )
     run_dir = Path(tempfile.mkdtemp(prefix="tickertape-peers-"))
     chosen = servers(args, run_dir)
-    args.server_names = [s.name for s in chosen]
+    run = Run(
+        started=started,
+        machine=machine(),
+        servers=[s.name for s in chosen],
+        versions=versions(args),
+        rounds=args.rounds,
+        prompt_words=args.prompt_words,
+        users=args.users,
+        turns=args.turns,
+        turn_words=args.turn_words,
+        label=args.label,
+        load_start=load_start,
+    )
     log(f"server logs in {run_dir}; load average {load_start:.1f}")
-    levels: list[Level] = []
-    multis: list[MultiTurn] = []
-    notes: list[str] = []
     for threads in args.threads:
         for server in chosen:
             try:
                 with running(server, threads, run_dir) as proc:
-                    asyncio.run(warm_up(proc, min(8, max(args.streams))))
-                    if server.name == "llama-server":
-                        note = asyncio.run(
-                            check_tokenizer(proc, args.checkpoint, args.prompt_words)
-                        )
-                        log(note)
-                        if note not in notes:
-                            notes.append(note)
-                    for streams in args.streams:
-                        lv = asyncio.run(
-                            streams_level(
-                                proc,
-                                threads,
-                                streams,
-                                args.rounds,
-                                args.prompt_words,
-                                args.level_timeout_s,
-                            )
-                        )
-                        levels.append(lv)
-                        log(
-                            f"{server.name} t{threads} s{streams}: {lv.tps:.1f} tok/s, TTFT "
-                            f"p50 {ms(pct(lv.ttft, 50))} ms p99 {ms(pct(lv.ttft, 99))} ms, ITL "
-                            f"p50 {ms(pct(lv.itl, 50))} ms, {lv.errors} errors "
-                            f"{lv.first_error[:200]}, load {lv.load:.1f}"
-                        )
-                    if threads in args.multi_turn_threads:
-                        m = asyncio.run(
-                            multi_turn(
-                                proc,
-                                threads,
-                                args.users,
-                                args.turns,
-                                args.turn_words,
-                                args.level_timeout_s,
-                            )
-                        )
-                        multis.append(m)
-                        log(
-                            f"{server.name} t{threads} multi-turn: {m.tps:.1f} tok/s, "
-                            f"TTFT last/first {m.ratio:.2f}, {m.errors} errors "
-                            f"{m.first_error[:200]}, load {m.load:.1f}"
-                        )
+                    measure_server(args, run, proc, threads)
             except RuntimeError as exc:
                 log(f"{server.name} with {threads} thread(s) failed: {exc}")
-                notes.append(f"{server.name} with {threads} thread(s) failed: {exc}")
-    body = report(args, levels, multis, started, load_start, notes)
-    print(body)
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "started": started,
-                    "load_start": load_start,
-                    "levels": [asdict(lv) for lv in levels],
-                    "multi_turn": [asdict(m) for m in multis],
-                    "notes": notes,
-                },
-                indent=1,
+                run.notes.append(f"{server.name} with {threads} thread(s) failed: {exc}")
+    run.load_end = load()
+    return run
+
+
+def measure_server(args: argparse.Namespace, run: Run, proc: Running, threads: int) -> None:
+    name = proc.server.name
+    asyncio.run(warm_up(proc, min(8, max(args.streams))))
+    if name == "llama-server":
+        note = asyncio.run(check_tokenizer(proc, args.checkpoint, args.prompt_words))
+        log(note)
+        if note not in run.notes:
+            run.notes.append(note)
+    for streams in args.streams:
+        lv = asyncio.run(
+            streams_level(
+                proc, threads, streams, args.rounds, args.prompt_words, args.level_timeout_s
             )
         )
+        run.levels.append(lv)
+        log(
+            f"{name} t{threads} s{streams}: {lv.tps:.1f} tok/s, TTFT p50 "
+            f"{ms(pct(lv.ttft, 50))} ms p99 {ms(pct(lv.ttft, 99))} ms, ITL p50 "
+            f"{ms(pct(lv.itl, 50))} ms, {lv.errors} errors {lv.first_error[:200]}, "
+            f"load {lv.load:.1f}"
+        )
+    if threads in args.multi_turn_threads:
+        m = asyncio.run(
+            multi_turn(proc, threads, args.users, args.turns, args.turn_words, args.level_timeout_s)
+        )
+        run.multis.append(m)
+        log(
+            f"{name} t{threads} multi-turn: {m.tps:.1f} tok/s, TTFT last/first {m.ratio:.2f}, "
+            f"{m.errors} errors {m.first_error[:200]}, load {m.load:.1f}"
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    if args.from_json:
+        run = Run.load(args.from_json)
+        run.label = args.label or run.label
+    else:
+        run = measure(args)
+        if args.json:
+            run.save(args.json)
+    body = report(run)
+    print(body)
     if not args.no_write:
         write_section("Peers", body)
 
