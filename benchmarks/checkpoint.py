@@ -37,6 +37,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+for _path in (ROOT / "backend", ROOT):  # run as a script: this checkout's code (benchmarks.engine)
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
 VOCAB = 49152
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 EOS_ID = 2
@@ -126,7 +131,8 @@ def build_checkpoint(out: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = smollm2_shape()
     config.dtype = torch.float32
-    model: Any = LlamaForCausalLM(config).to(torch.float32)
+    model: Any = LlamaForCausalLM(config)
+    model = model.float()
     model.generation_config = GenerationConfig(
         eos_token_id=EOS_ID, pad_token_id=0, do_sample=False, max_new_tokens=256
     )
