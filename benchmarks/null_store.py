@@ -17,6 +17,7 @@ from tickertape.store.types import (
     MessageRecord,
     NotFound,
     Page,
+    Placement,
     ReplyFinal,
     Transcript,
     TurnRecord,
@@ -59,6 +60,7 @@ class NullStore:
         content: str,
         conversation_id: str | None,
         params: dict[str, Any],
+        at: Placement | None = None,
     ) -> TurnRecord:
         key = (user_id, client_msg_id)
         if key in self._turns:
@@ -103,6 +105,7 @@ class NullStore:
         cursor: str | None,
         query: str | None = None,
         user_name: str | None = None,
+        status: str | None = None,
     ) -> Page:
         return Page([], None)
 
@@ -118,6 +121,9 @@ class NullStore:
 
     async def delete_conversation(self, conversation_id: str, user_id: str) -> None:
         pass
+
+    async def set_active_message(self, conversation_id: str, user_id: str, message_id: str) -> str:
+        raise NotFound("no messages in the null store")
 
 
 async def _build_null_store(settings: object) -> NullStore:

@@ -19,6 +19,7 @@ from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import ReplyLease, UserLimits
 from tickertape.chat.notices import Notice, NoticeBus
+from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
 from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
@@ -34,7 +35,6 @@ from tickertape.store.types import (
 
 log = logging.getLogger(__name__)
 
-_HISTORY_STATUSES = frozenset({"complete", "stopped", "interrupted"})
 DRAIN_RETRY_AFTER_MS = 2000
 IN_FLIGHT_RETRY_AFTER_MS = 1000
 
@@ -58,6 +58,11 @@ class TurnRequest:
     messages: tuple[ChatMessage, ...] | None = None
     store: bool = True
     origin: str | None = None  # the session it came from (its notice is not sent back)
+    # Where the turn goes in the conversation's tree; at most one of these (none: after
+    # the active leaf, as in a linear conversation). Each needs `conversation_id`.
+    parent_id: str | None = None  # continue from this reply (a branch from an older point)
+    edit_of: str | None = None  # a new user message beside this one (same parent)
+    regenerate_of: str | None = None  # a new reply to this user message; `content` unused
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,9 @@ class TurnStarted:
     user_message_id: str | None
     log: ReplyLog | None  # None when a retried turn's reply is no longer in memory
     truncated: int = 0  # oldest messages left out of the prompt to fit the context
+    # The new user message's parent (a regenerated reply: its user message); None for a
+    # conversation's first message and for turns that are not stored.
+    parent_id: str | None = None
 
     @classmethod
     def of(cls, turn: TurnRecord, reply_log: ReplyLog | None, truncated: int) -> TurnStarted:
@@ -78,6 +86,7 @@ class TurnStarted:
             turn.user_message_id,
             reply_log,
             truncated,
+            turn.parent_id,
         )
 
 
@@ -117,10 +126,9 @@ class ChatService:
                 raise
             return TurnStarted.of(existing, self.hub.get(existing.reply_id), 0)
         try:
-            prompt = await self._engine.prepare(
-                await self._prompt_messages(user, request), request.params
-            )
-            turn = await self._commit(user, request)
+            plan = await plan_turn(self._store, self._config.system_prompt, user, request)
+            prompt = await self._engine.prepare(plan.messages, request.params)
+            turn = await self._commit(user, request, plan)
         except (EngineError, StoreError) as exc:
             self._refused(user, lease)
             raise _typed(exc, ref) from exc
@@ -143,10 +151,12 @@ class ChatService:
         if not request.store:
             return TurnStarted(ref, turn.reply_id, None, None, reply_log, prompt.dropped_messages)
         started = TurnStarted.of(turn, reply_log, prompt.dropped_messages)
-        self._notify(user, request, started)
+        self._notify(user, request, started, plan.content)
         return started
 
-    def _notify(self, user: UserRecord, request: TurnRequest, started: TurnStarted) -> None:
+    def _notify(
+        self, user: UserRecord, request: TurnRequest, started: TurnStarted, content: str
+    ) -> None:
         """The user's other connections learn of the turn (and may follow its reply)."""
         frame = {
             "type": "turn_started",
@@ -154,7 +164,8 @@ class ChatService:
             "user_message_id": started.user_message_id,
             "reply_id": started.reply_id,
             "client_msg_id": started.client_msg_id,
-            "content": request.content,
+            "content": content,
+            "parent_id": started.parent_id,
         }
         self.notices.publish(Notice(user.id, frame, request.origin))
 
@@ -193,16 +204,17 @@ class ChatService:
         except StoreError as exc:
             raise _typed(exc, request.client_msg_id) from exc
 
-    async def _commit(self, user: UserRecord, request: TurnRequest) -> TurnRecord:
+    async def _commit(self, user: UserRecord, request: TurnRequest, plan: Plan) -> TurnRecord:
         if not request.store:
             reply_id = uuid.uuid4().hex
             return TurnRecord("", "", reply_id, request.client_msg_id, created=True)
         return await self._store.start_turn(
             user.id,
             request.client_msg_id,
-            request.content,
+            plan.content,
             request.conversation_id,
             _params_record(request),
+            plan.at,
         )
 
     def _run(self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool) -> ReplyRun:
@@ -228,24 +240,6 @@ class ChatService:
             await asyncio.sleep(interval_s)
             for run in list(self._runs):
                 run.checkpoint()
-
-    async def _prompt_messages(self, user: UserRecord, request: TurnRequest) -> list[ChatMessage]:
-        if request.messages is not None:
-            return list(request.messages)
-        messages: list[ChatMessage] = []
-        if self._config.system_prompt:
-            messages.append(ChatMessage("system", self._config.system_prompt))
-        if request.conversation_id is not None:
-            transcript = await self._store.get_transcript(request.conversation_id, user.id)
-            for record in transcript.messages:
-                if record.role == "user" or (
-                    record.role == "assistant"
-                    and record.status in _HISTORY_STATUSES
-                    and record.content
-                ):
-                    messages.append(ChatMessage(record.role, record.content))
-        messages.append(ChatMessage("user", request.content))
-        return messages
 
     # -- replies in flight -----------------------------------------------------------
     def stop(self, user: UserRecord, reply_id: str) -> None:
@@ -279,6 +273,17 @@ class ChatService:
                 self._engine.stop(reply_log.reply_id)
         frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
         self.notices.publish(Notice(user.id, frame))
+
+    async def switch_branch(self, user: UserRecord, conversation_id: str, message_id: str) -> str:
+        """Make the newest leaf under `message_id` active; tell the user's connections."""
+        leaf = await self._store.set_active_message(conversation_id, user.id, message_id)
+        frame = {
+            "type": "branch_changed",
+            "conversation_id": conversation_id,
+            "active_leaf_id": leaf,
+        }
+        self.notices.publish(Notice(user.id, frame))
+        return leaf
 
     def reader_left(self, reply_log: ReplyLog) -> None:
         """A reader went away; honour `on_disconnect: stop` when it was the last one."""

@@ -19,7 +19,17 @@ from tickertape.services import Services
 from tickertape.store.types import UserRecord
 from tickertape.transport import frames
 from tickertape.transport.connection import Connection, ConnectionConfig, SlowClient
-from tickertape.transport.frames import AuthIn, ChatIn, FrameError, PingIn, ResumeIn, StopIn
+from tickertape.transport.frames import (
+    AuthIn,
+    ChatIn,
+    EditIn,
+    FrameError,
+    PingIn,
+    RegenerateIn,
+    ResumeIn,
+    StopIn,
+    TurnIn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +112,7 @@ class WsSession:
             return
         if isinstance(frame, PingIn):
             self._conn.send({"type": "pong", "data": frame.data})
-        elif isinstance(frame, ChatIn):
+        elif isinstance(frame, ChatIn | RegenerateIn | EditIn):
             self._spawn(self._chat_turn(frame))
         elif isinstance(frame, StopIn):
             try:
@@ -114,7 +124,7 @@ class WsSession:
         elif isinstance(frame, AuthIn):
             await self._reauthenticate(frame)
 
-    async def _chat_turn(self, frame: ChatIn) -> None:
+    async def _chat_turn(self, frame: TurnIn) -> None:
         try:
             started = await self._chat.start_turn(self._user, self._turn_request(frame))
         except ChatError as exc:
@@ -148,10 +158,13 @@ class WsSession:
             return
         self._conn.send(self._hello())
 
-    def _turn_request(self, frame: ChatIn) -> TurnRequest:
+    def _turn_request(self, frame: TurnIn) -> TurnRequest:
         settings = self._settings
         ref = frame.client_msg_id
-        if len(frame.content) > settings.max_content_chars:
+        content = "" if isinstance(frame, RegenerateIn) else frame.content
+        if isinstance(frame, ChatIn) and frame.parent_id and frame.conversation_id is None:
+            raise ChatError("bad_request", "parent_id: needs a conversation_id", ref)
+        if len(content) > settings.max_content_chars:
             raise ChatError(
                 "bad_request", f"content: at most {settings.max_content_chars} characters", ref
             )
@@ -172,11 +185,14 @@ class WsSession:
         )
         return TurnRequest(
             client_msg_id=ref,
-            content=frame.content,
+            content=content,
             params=params,
             conversation_id=frame.conversation_id,
             on_disconnect=p.on_disconnect,
             origin=self.session_id,
+            parent_id=frame.parent_id if isinstance(frame, ChatIn) else None,
+            edit_of=frame.message_id if isinstance(frame, EditIn) else None,
+            regenerate_of=frame.user_message_id if isinstance(frame, RegenerateIn) else None,
         )
 
     def _hello(self) -> dict[str, Any]:
@@ -255,4 +271,5 @@ def accepted_frame(started: TurnStarted) -> dict[str, Any]:
         "user_message_id": started.user_message_id,
         "reply_id": started.reply_id,
         "truncated": started.truncated,
+        "parent_id": started.parent_id,
     }
