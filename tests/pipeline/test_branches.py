@@ -105,8 +105,10 @@ async def test_regenerate_edit_and_parent_id_grow_a_tree(server: Server) -> None
         assert server.prompt(edited["reply_id"])[-2:] == [("assistant", REPLY), ("user", "changed")]
         assert await turn(ws, edit) == (edited, REPLY)
 
-        aside, _ = await turn(ws, chat(cid, "p1", "aside", parent_id=first["reply_id"]))
+        branch = chat(cid, "p1", "aside", parent_id=first["reply_id"])
+        aside, _ = await turn(ws, branch)
         assert aside["parent_id"] == first["reply_id"]
+        assert await turn(ws, branch) == (aside, REPLY)
         assert server.prompt(aside["reply_id"]) == [
             ("user", "hi"),
             ("assistant", REPLY),
