@@ -19,6 +19,7 @@ from tickertape.store.types import (
     Page,
     ReplyFinal,
     Transcript,
+    TurnDeletion,
     TurnRecord,
     UserRecord,
 )
@@ -84,7 +85,9 @@ class NullStore:
             first.conversation_id, first.user_message_id, first.reply_id, client_msg_id, False
         )
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
         pass
 
     async def finish_reply(self, final: ReplyFinal) -> None:
@@ -118,6 +121,9 @@ class NullStore:
 
     async def delete_conversation(self, conversation_id: str, user_id: str) -> None:
         pass
+
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        raise NotFound("no turns in the null store")
 
 
 async def _build_null_store(settings: object) -> NullStore:

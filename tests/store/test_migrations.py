@@ -18,7 +18,7 @@ from tickertape.store.sql_store import SqlStore
 
 TABLES = {"users", "api_tokens", "web_sessions", "audit_log", "conversations", "messages"}
 # Every revision, oldest first: a new migration is added here too.
-REVISIONS = ["0001_initial", "0002_reply_error_code"]
+REVISIONS = ["0001_initial", "0002_reply_error_code", "0004_response_frames"]
 
 
 def _diff(connection: Connection) -> list[object]:

@@ -58,6 +58,9 @@ class TurnRequest:
     messages: tuple[ChatMessage, ...] | None = None
     store: bool = True
     origin: str | None = None  # the session it came from (its notice is not sent back)
+    # Kept beside the reply's generation parameters (the Responses API keeps its request
+    # there: instructions, input items, metadata...).
+    record: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +333,7 @@ def _params_record(request: TurnRequest) -> dict[str, object]:
         "frequency_penalty": p.frequency_penalty,
         "presence_penalty": p.presence_penalty,
         "on_disconnect": request.on_disconnect,
+        **(request.record or {}),
     }
 
 

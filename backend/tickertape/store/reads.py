@@ -70,6 +70,8 @@ def to_message(m: Message) -> MessageRecord:
         user_id=m.user_id,
         error_code=m.error_code,
         error_message=m.error,
+        params=m.params,
+        frame_ends=m.frame_ends,
     )
 
 

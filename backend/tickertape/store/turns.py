@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length, check_text
 from tickertape.store.models import Conversation, Message, new_id, utcnow
-from tickertape.store.types import ReplyFinal, TurnRecord
+from tickertape.store.types import ReplyFinal, TurnDeletion, TurnRecord
 
 TITLE_CHARS = 60
 TITLE_MAX = 200
@@ -152,11 +152,17 @@ _CHECKPOINT = (
         _MESSAGES.c.status == "streaming",
         _MESSAGES.c.seq <= bindparam("new_seq"),
     )
-    .values(content=bindparam("new_content"), seq=bindparam("new_seq"), updated_at=bindparam("now"))
+    .values(
+        content=bindparam("new_content"),
+        seq=bindparam("new_seq"),
+        frame_ends=bindparam("new_ends"),
+        updated_at=bindparam("now"),
+    )
 )
+Checkpoint = tuple[str, int, list[int] | None]  # content, seq, frame ends
 
 
-def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) -> None:
+def checkpoint_replies(session: Session, pending: dict[str, Checkpoint]) -> None:
     """Every pending checkpoint in one executemany statement: with many replies streaming,
     one statement per reply per batch cost more than the rest of the write path together.
 
@@ -164,8 +170,8 @@ def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) ->
     """
     now = utcnow()
     rows = [
-        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "now": now}
-        for reply_id, (content, seq) in pending.items()
+        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "new_ends": ends, "now": now}
+        for reply_id, (content, seq, ends) in pending.items()
     ]
     session.execute(_CHECKPOINT, rows)
 
@@ -186,6 +192,7 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
             timing=dict(final.timing),
             error_code=final.error_code,
             error=final.error_message,
+            frame_ends=None if final.frame_ends is None else list(final.frame_ends),
             updated_at=now,
         )
         .returning(Message.conversation_id)
@@ -204,6 +211,45 @@ def recover_interrupted(session: Session) -> int:
         .values(status="interrupted", finish_reason="interrupted", updated_at=utcnow())
     )
     return _rowcount(result)
+
+
+def delete_turn(session: Session, reply_id: str, user_id: str) -> TurnDeletion:
+    """Delete a reply's turn (its user message and the reply) and every later message of
+    the conversation: the turns that continued from it. A conversation left empty goes too.
+    Raises NotFound (missing, another user's, not a reply) and Conflict (a reply of the
+    deleted range is still streaming: stop it first)."""
+    reply = session.execute(
+        select(Message.conversation_id, Message.ordinal).where(
+            Message.id == reply_id, Message.user_id == user_id, Message.role == "assistant"
+        )
+    ).one_or_none()
+    if reply is None:
+        raise NotFound("reply not found")
+    conversation_id, ordinal = reply.conversation_id, reply.ordinal
+    asked_role = session.scalar(
+        select(Message.role).where(
+            Message.conversation_id == conversation_id, Message.ordinal == ordinal - 1
+        )
+    )
+    start = ordinal - 1 if asked_role == "user" else ordinal
+    in_range = (Message.conversation_id == conversation_id, Message.ordinal >= start)
+    streaming = session.scalar(
+        select(Message.id).where(*in_range, Message.status == "streaming").limit(1)
+    )
+    if streaming is not None:
+        raise Conflict(f"reply {streaming} is still streaming")
+    session.execute(delete(Message).where(*in_range))
+    left = session.scalar(select(Message.id).where(Message.conversation_id == conversation_id))
+    if left is None:
+        session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+        return TurnDeletion(conversation_id, conversation_deleted=True)
+    # The deleted messages were the last ordinals: the next message takes the first of them.
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(message_count=start, updated_at=utcnow())
+    )
+    return TurnDeletion(conversation_id, conversation_deleted=False)
 
 
 def rename_conversation(session: Session, conversation_id: str, user_id: str, title: str) -> None:
