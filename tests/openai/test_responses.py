@@ -310,3 +310,21 @@ async def test_retention_limits_how_long_a_response_is_served(
         await api.responses.retrieve(done.id)
     book.clock = time.time
     assert (await api.responses.retrieve(done.id)).output_text == REPLY
+
+
+async def test_a_failed_reply_is_a_failed_response(api: AsyncOpenAI, rs: Responses) -> None:
+    failed = await api.responses.create(input="fail")  # two words, then an engine error
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert (failed.error.code, failed.error.message) == ("server_error", "scripted internal")
+    assert failed.output_text == "The quick"
+    refused = await api.responses.create(input="overload")  # refused after the commit
+    assert (refused.status, refused.output) == ("failed", [])
+    stream = await api.responses.create(input="ratelimit", stream=True)
+    events = [event async for event in stream]
+    assert [e.type for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.failed",
+    ]
+    assert events[-1].response.error.code == "rate_limit_exceeded"  # type: ignore[union-attr]
