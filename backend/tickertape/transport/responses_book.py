@@ -48,11 +48,10 @@ class Continuation:
 
 
 class ResponseBook:
-    """One per app: the meta of the responses this process started, while their logs live.
-
-    Keyed weakly by the log, so a meta goes when the hub forgets its reply; `retention_s`
-    is how long after its creation a response can be read at all (0: forever).
-    """
+    """One per app: the meta of the responses this process started, while their logs live
+    (keyed weakly by the log: a meta goes when the hub forgets its reply), and what was
+    deleted here. `responses_retention_s` is how long after its creation a response can be
+    found at all (0: forever)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.reply_log import ReplyLog
+from tickertape.services import Services
+from tickertape.store.types import UserRecord
 from tickertape.transport.openai_errors import OpenAIError, from_chat_error, from_validation
 from tickertape.transport.responses_book import ResponseBook
 from tickertape.transport.responses_events import EventRenderer
@@ -38,10 +40,15 @@ async def responses_socket(websocket: WebSocket) -> None:
 
 
 class ResponsesSession(SocketSession):
-    def _opened(self) -> None:
+    def __init__(self, websocket: WebSocket, user: UserRecord, services: Services) -> None:
+        super().__init__(websocket, user, services)
         self._lanes: dict[Lane, EventRenderer] = {}
         self._starting: set[Lane] = set()  # lanes whose response.create is being handled
-        self._book = ResponseBook.of(self._ws, self._services)
+        self._book = ResponseBook.of(websocket, services)
+        self._gone = False
+
+    def _closed(self) -> None:
+        self._gone = True
 
     def _internal_error(self) -> dict[str, Any]:
         return _error(OpenAIError.from_code("internal", "internal error"), None)
@@ -123,6 +130,9 @@ class ResponsesSession(SocketSession):
         self._follow(renderer, found.log, lane)
 
     def _follow(self, renderer: EventRenderer, reply_log: ReplyLog, lane: Lane) -> None:
+        if self._gone:  # the socket closed while the response started: nobody reads it
+            self._chat.reader_left(reply_log)
+            return
         self._lanes[lane] = renderer
         self._conn.follow(reply_log, 0, renderer.render, renderer.start())
 
