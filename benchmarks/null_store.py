@@ -20,6 +20,7 @@ from tickertape.store.types import (
     Placement,
     ReplyFinal,
     Transcript,
+    TurnDeletion,
     TurnRecord,
     UserRecord,
 )
@@ -86,7 +87,9 @@ class NullStore:
             first.conversation_id, first.user_message_id, first.reply_id, client_msg_id, False
         )
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
         pass
 
     async def finish_reply(self, final: ReplyFinal) -> None:
@@ -124,6 +127,9 @@ class NullStore:
 
     async def set_active_message(self, conversation_id: str, user_id: str, message_id: str) -> str:
         raise NotFound("no messages in the null store")
+
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        raise NotFound("no turns in the null store")
 
 
 async def _build_null_store(settings: object) -> NullStore:

@@ -72,9 +72,13 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
+    from tickertape.transport import responses_ws
     from tickertape.transport.openai_api import build_openai_router
+    from tickertape.transport.responses_routes import build_responses_router
 
     app.include_router(build_openai_router())
+    app.include_router(build_responses_router())
+    app.include_router(responses_ws.router)
 
 
 @asynccontextmanager

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     slow_client_timeout_s: float = Field(15.0, gt=0, description="disconnect a stalled reader")
     auth_timeout_s: float = Field(5.0, gt=0, description="time for the first-frame auth")
     resume_retention_s: float = Field(300.0, ge=0, description="frame log kept after a reply")
+    responses_retention_s: float = Field(
+        30 * 86400.0,
+        ge=0,
+        description="how long /v1/responses serves a response after its creation (0: forever)",
+    )
     checkpoint_interval_ms: int = Field(250, ge=10, description="reply checkpoint cadence")
     checkpoint_tokens: int = Field(32, ge=1, description="checkpoint after this many frames")
     ws_ping_interval_s: float = Field(20.0, gt=0, description="protocol ping interval")

@@ -21,7 +21,12 @@ from tickertape.transport.views import transcript_json
 
 TABLES = {"users", "api_tokens", "web_sessions", "audit_log", "conversations", "messages"}
 # Every revision, oldest first: a new migration is added here too.
-REVISIONS = ["0001_initial", "0002_reply_error_code", "0003_message_tree"]
+REVISIONS = [
+    "0001_initial",
+    "0002_reply_error_code",
+    "0003_message_tree",
+    "0004_response_frames",
+]
 
 
 def _diff(connection: Connection) -> list[object]:

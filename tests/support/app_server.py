@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from tickertape.app import create_app
 from tickertape.auth.authenticator import hash_token
@@ -28,6 +29,7 @@ class AppServer:
     url: str
     settings: Settings
     users: dict[str, tuple[UserRecord, str]]  # name -> (record, API token)
+    app: FastAPI | None = None  # the served app (its services, in the test's own loop)
 
     @property
     def ws_url(self) -> str:
@@ -79,7 +81,7 @@ async def serve_app(
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         await _started(url, task)
-        yield AppServer(url, config, accounts)
+        yield AppServer(url, config, accounts, app)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)

@@ -37,7 +37,10 @@ async def plan_turn(
 ) -> Plan:
     """Raises ChatError (not_found, bad_request) and the store's NotFound."""
     if request.messages is not None:
-        return Plan(list(request.messages), request.content, None)
+        # The caller built the prompt (the OpenAI APIs); with `parent_id` it continues that
+        # reply's branch (a Responses continuation), else it goes after the active leaf.
+        at = Placement(request.parent_id) if request.parent_id and request.conversation_id else None
+        return Plan(list(request.messages), request.content, at)
     head: list[ChatMessage] = []
     if system_prompt:
         head.append(ChatMessage("system", system_prompt))

@@ -63,6 +63,9 @@ class TurnRequest:
     parent_id: str | None = None  # continue from this reply (a branch from an older point)
     edit_of: str | None = None  # a new user message beside this one (same parent)
     regenerate_of: str | None = None  # a new reply to this user message; `content` unused
+    # Kept beside the reply's generation parameters (the Responses API keeps its request
+    # there: instructions, input items, metadata...).
+    record: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +338,7 @@ def _params_record(request: TurnRequest) -> dict[str, object]:
         "frequency_penalty": p.frequency_penalty,
         "presence_penalty": p.presence_penalty,
         "on_disconnect": request.on_disconnect,
+        **(request.record or {}),
     }
 
 

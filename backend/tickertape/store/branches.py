@@ -6,18 +6,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tickertape.store.errors import BadRequest, Conflict, NotFound
-from tickertape.store.models import Conversation, Message
+from tickertape.store.models import Conversation, Message, utcnow
 from tickertape.store.tree import Tree
-from tickertape.store.types import Placement
+from tickertape.store.types import Placement, TurnDeletion
 
 
 class Link(NamedTuple):
     id: str
     parent_id: str | None
+
+
+class Node(NamedTuple):
+    id: str
+    parent_id: str | None
+    status: str
+    ordinal: int
 
 
 def claim(
@@ -118,3 +125,53 @@ def set_active_message(
         update(Conversation).where(Conversation.id == conversation_id).values(active_leaf_id=leaf)
     )
     return leaf
+
+
+def delete_turn(session: Session, reply_id: str, user_id: str) -> TurnDeletion:
+    """Delete a reply's turn and every turn that continued from it: the reply's subtree,
+    with its user message when that message has no other reply. A conversation left empty
+    goes too. Raises NotFound (missing, another user's, not a reply) and Conflict (a reply
+    of what would go is still streaming: stop it first)."""
+    conversation_id = session.scalar(
+        select(Message.conversation_id).where(
+            Message.id == reply_id, Message.user_id == user_id, Message.role == "assistant"
+        )
+    )
+    if conversation_id is None:
+        raise NotFound("reply not found")
+    rows = session.execute(
+        select(Message.id, Message.parent_id, Message.status, Message.ordinal)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.ordinal)
+    )
+    tree = Tree([Node(*row) for row in rows])
+    asked = tree.by_id[reply_id].parent_id
+    alone = asked is not None and tree.children.get(asked) == [reply_id]
+    root = asked if alone and asked is not None else reply_id
+    doomed = tree.subtree(root)
+    streaming = next((i for i in doomed if tree.by_id[i].status == "streaming"), None)
+    if streaming is not None:
+        raise Conflict(f"reply {streaming} is still streaming")
+    session.execute(delete(Message).where(Message.id.in_(doomed)))
+    kept = [n for n in tree.nodes if n.id not in set(doomed)]
+    if not kept:
+        session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+        return TurnDeletion(conversation_id, conversation_deleted=True)
+    _renumber(session, kept)
+    parent = tree.by_id[root].parent_id
+    survivors = Tree(kept)
+    leaf = survivors.newest_leaf_under(parent) if parent is not None else kept[-1].id
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(message_count=len(kept), active_leaf_id=leaf, updated_at=utcnow())
+    )
+    return TurnDeletion(conversation_id, conversation_deleted=False)
+
+
+def _renumber(session: Session, kept: list[Node]) -> None:
+    """Ordinals 0..n-1 again, so the next turn's (the message count) is free. Ascending:
+    each message moves only down, to a place already vacated."""
+    for ordinal, node in enumerate(kept):
+        if node.ordinal != ordinal:
+            session.execute(update(Message).where(Message.id == node.id).values(ordinal=ordinal))

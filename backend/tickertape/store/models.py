@@ -172,5 +172,9 @@ class Message(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)  # why a reply failed, in words
     error_code: Mapped[str | None] = mapped_column(String(32))  # a contract error code
+    # Where each of frames 1..seq ends in `content` (character offsets): the reply's frame
+    # boundaries, so a reply read back from the store replays frame by frame (Responses
+    # `starting_after`). NULL for replies stored before revision 0004.
+    frame_ends: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -43,6 +43,7 @@ def to_message(m: Message) -> MessageRecord:
         error_message=m.error,
         parent_id=m.parent_id,
         params=m.params,
+        frame_ends=m.frame_ends,
     )
 
 

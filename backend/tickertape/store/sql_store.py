@@ -40,6 +40,7 @@ from tickertape.store.types import (
     ReplyFinal,
     Store,
     Transcript,
+    TurnDeletion,
     TurnRecord,
     UserRecord,
 )
@@ -75,7 +76,7 @@ class SqlStore:
             )
         self._transactions = transactions
         self._writer = Writer(transactions, max_batch=max_batch)
-        self._checkpoints: dict[str, tuple[str, int]] = {}
+        self._checkpoints: dict[str, turns.Checkpoint] = {}
         self._reader = Reader(reads)
         self._listing = Listing(reads)
         self._users = users.UserReader(reads)
@@ -153,9 +154,11 @@ class SqlStore:
     async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
         return await self._reader.find_turn(user_id, client_msg_id)
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
         # The latest checkpoint per reply wins; all of them go out in one statement.
-        self._checkpoints[reply_id] = (content, seq)
+        self._checkpoints[reply_id] = (content, seq, frame_ends)
         self._writer.submit_coalesced(_CHECKPOINTS_KEY, self._take_checkpoints)
 
     def _take_checkpoints(self) -> Callable[[Session], None] | None:
@@ -167,6 +170,9 @@ class SqlStore:
     async def finish_reply(self, final: ReplyFinal) -> None:
         self._checkpoints.pop(final.reply_id, None)
         await self._writer.submit(lambda s: turns.finish_reply(s, final))
+
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        return await self._writer.submit(lambda s: branches.delete_turn(s, reply_id, user_id))
 
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None:
         await self._writer.submit(

@@ -45,6 +45,16 @@ class Tree(Generic[N]):
         path.reverse()
         return path
 
+    def subtree(self, message_id: str) -> list[str]:
+        """`message_id` and every message below it."""
+        ids, todo = [], [message_id]
+        while todo:
+            node = todo.pop()
+            if node in self.by_id and node not in ids:
+                ids.append(node)
+                todo.extend(self.children.get(node, ()))
+        return ids
+
     def newest_leaf_under(self, message_id: str) -> str:
         """Follow the most recently created child at each step down from `message_id`."""
         leaf, seen = message_id, {message_id}

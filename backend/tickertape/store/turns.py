@@ -170,11 +170,17 @@ _CHECKPOINT = (
         _MESSAGES.c.status == "streaming",
         _MESSAGES.c.seq <= bindparam("new_seq"),
     )
-    .values(content=bindparam("new_content"), seq=bindparam("new_seq"), updated_at=bindparam("now"))
+    .values(
+        content=bindparam("new_content"),
+        seq=bindparam("new_seq"),
+        frame_ends=bindparam("new_ends"),
+        updated_at=bindparam("now"),
+    )
 )
+Checkpoint = tuple[str, int, list[int] | None]  # content, seq, frame ends
 
 
-def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) -> None:
+def checkpoint_replies(session: Session, pending: dict[str, Checkpoint]) -> None:
     """Every pending checkpoint in one executemany statement: with many replies streaming,
     one statement per reply per batch cost more than the rest of the write path together.
 
@@ -182,8 +188,8 @@ def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) ->
     """
     now = utcnow()
     rows = [
-        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "now": now}
-        for reply_id, (content, seq) in pending.items()
+        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "new_ends": ends, "now": now}
+        for reply_id, (content, seq, ends) in pending.items()
     ]
     session.execute(_CHECKPOINT, rows)
 
@@ -204,6 +210,7 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
             timing=dict(final.timing),
             error_code=final.error_code,
             error=final.error_message,
+            frame_ends=None if final.frame_ends is None else list(final.frame_ends),
             updated_at=now,
         )
         .returning(Message.conversation_id)

@@ -72,7 +72,14 @@ class MessageRecord:
     error_code: str | None = None  # why a failed reply failed (status `error`)
     error_message: str | None = None
     parent_id: str | None = None  # the message this one answers (None: a root)
-    params: dict[str, Any] | None = None  # a reply's sampling parameters
+    params: dict[str, Any] | None = None  # a reply's generation parameters (and request)
+    frame_ends: list[int] | None = None  # where each of frames 1..seq ends in `content`
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDeletion:
+    conversation_id: str
+    conversation_deleted: bool  # nothing was left in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,7 @@ class ReplyFinal:
     timing: dict[str, float]
     error_code: str | None = None  # status `error`: why, as a contract code and in words
     error_message: str | None = None
+    frame_ends: tuple[int, ...] | None = None  # where each of frames 1..seq ends in `content`
 
 
 class Store(Protocol):
@@ -163,8 +171,12 @@ class Store(Protocol):
         """The committed turn of (user_id, client_msg_id) with created=False, or None.
         A read: it never waits for the writer, so a turn still being committed is None."""
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
-        """Queue a checkpoint of a streaming reply (fire and forget; latest one wins)."""
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
+        """Queue a checkpoint of a streaming reply (fire and forget; latest one wins).
+        `frame_ends`: where each of frames 1..seq ends in `content` (not copied: the
+        caller hands over a list it no longer changes)."""
 
     async def finish_reply(self, final: ReplyFinal) -> None:
         """Commit the final state of a reply; returns once it is durable."""
@@ -188,6 +200,10 @@ class Store(Protocol):
 
     async def get_transcript(self, conversation_id: str, user_id: str | None) -> Transcript:
         """Raises NotFound when missing or (user_id given) not that user's."""
+
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        """Delete a reply's turn and the rest of its conversation after it (NotFound,
+        Conflict while a reply of that range streams); an emptied conversation goes too."""
 
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None: ...
     async def set_active_message(self, conversation_id: str, user_id: str, message_id: str) -> str:
