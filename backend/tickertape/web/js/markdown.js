@@ -8,8 +8,8 @@
 //      (e.g. javascript: links, images);
 //   3. the CSP forbids inline script anyway.
 
-import { Marked } from '/static/vendor/marked/marked.esm.js';
-import createDOMPurify from '/static/vendor/dompurify/purify.es.mjs';
+import { Marked } from '../vendor/marked/marked.esm.js';
+import createDOMPurify from '../vendor/dompurify/purify.es.mjs';
 
 const HTML_ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
