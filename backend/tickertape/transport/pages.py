@@ -71,8 +71,8 @@ def module_graph(entry: str, directory: Path = FRONTEND_DIR) -> list[str]:
     while pending:
         url = pending.pop(0)
         source = directory / url.removeprefix("/static/")
-        if not source.is_file():
-            continue
+        if not source.is_file() or url.startswith("/static/vendor/"):
+            continue  # vendored files are leaves: minified code is not ours to parse
         for spec in _IMPORT.findall(source.read_text(encoding="utf-8")):
             if spec.startswith("/"):
                 target = spec
