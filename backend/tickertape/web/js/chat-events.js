@@ -125,6 +125,7 @@ export function wireSessionEvents({ session, view, list, transcript, composer, s
         if (id === view.currentId) view.titleElement.textContent = displayTitle({ title: frame.title });
         break;
       case 'conversation_deleted':
+        // Also sent to the page that deleted it (which has already moved on).
         list.removeLocal(id);
         if (id === view.currentId) {
           view.openNew();
@@ -132,7 +133,10 @@ export function wireSessionEvents({ session, view, list, transcript, composer, s
         }
         break;
       case 'branch_changed':
-        if (id === view.currentId) view.open(id, { reload: true });
+        // Also sent to the page that switched: redraw only if it shows another branch.
+        if (id === view.currentId && view.conversation?.active_leaf_id !== frame.active_leaf_id) {
+          view.open(id, { reload: true });
+        }
         break;
       default:
         break;
