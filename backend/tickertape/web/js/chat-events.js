@@ -31,6 +31,7 @@ export function wireSessionEvents({ session, view, list, transcript, composer, s
 
   session.addEventListener('accepted', async (e) => {
     const { chat, reply } = e.detail;
+    transcript.setTreeSupported(session.treeSupported);
     if (chat) {
       reply.userContent = chat.content || null;
       reply.params = chat.params ?? null;

@@ -57,6 +57,7 @@ export class ChatSession extends EventTarget {
     this.pending = new Map(); // client_msg_id -> chat
     this.replies = new Map(); // reply_id -> Reply
     this.hellos = 0;
+    this.treeSupported = false; // set from `accepted` or the history (conversation-view.js)
     for (const turn of loadPendingTurns()) this.pending.set(turn.clientMsgId, turn);
     connection.addEventListener('hello', (e) => this.#onHello(e.detail.frame));
     connection.addEventListener('frame', (e) => this.#onFrame(e.detail.frame));
@@ -193,6 +194,8 @@ export class ChatSession extends EventTarget {
   }
 
   #onAccepted(frame) {
+    // Servers with the message tree (regenerate, edit, branches) say so in `accepted`.
+    if ('parent_id' in frame) this.treeSupported = true;
     const chat = this.pending.get(frame.client_msg_id);
     let reply = this.replies.get(frame.reply_id);
     if (!reply) {
