@@ -59,7 +59,9 @@ function messageItem(message, query) {
   if (message.role === 'assistant') renderMarkdownInto(body, message.content ?? '');
   else body.textContent = message.content ?? ''; // user and system text: never HTML
   markMatches(body, query);
-  const params = Object.entries(message.params ?? {});
+  // Unset sampling fields (null, []) mean "the server's default": not worth a column.
+  const params = Object.entries(message.params ?? {})
+    .filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0));
   return el(
     'li',
     { class: `admin-message role-${message.role}`, dataset: { messageId: message.id, status: message.status ?? '' } },
@@ -68,7 +70,7 @@ function messageItem(message, query) {
       el('span', { class: `status-badge status-${message.status}` }, message.status ?? ''),
       el('time', { datetime: message.created_at ?? '' }, formatDateTime(message.created_at))),
     message.error
-      ? el('p', { class: 'message-failure' }, `${message.error.code}: ${describeError(message.error)}`)
+      ? el('p', { class: 'message-failure' }, `${message.error.code}: ${message.error.message || describeError(message.error)}`)
       : null,
     el('dl', { class: 'admin-message-details' },
       ...details.flatMap(([term, value]) => [el('dt', {}, term), el('dd', {}, String(value))])),

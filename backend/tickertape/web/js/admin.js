@@ -23,6 +23,10 @@ function describeApiError(err) {
 
 const statusLine = byId('list-status');
 const exportFormat = byId('export-format');
+const conversationFormat = byId('export-conversation-format');
+// One choice of format, shown in the list and in the transcript (a phone shows only one).
+exportFormat.addEventListener('change', () => { conversationFormat.value = exportFormat.value; });
+conversationFormat.addEventListener('change', () => { exportFormat.value = conversationFormat.value; });
 
 function idFromHash() {
   const match = /^#c=(.+)$/.exec(location.hash);
@@ -82,7 +86,7 @@ byId('export-button').addEventListener('click', (e) => {
   exportFromButton(e.currentTarget, { format: exportFormat.value, q, user, status }, exportError);
 });
 byId('export-conversation').addEventListener('click', (e) => {
-  exportFromButton(e.currentTarget, { format: exportFormat.value, conversationId: transcript.openId }, exportError);
+  exportFromButton(e.currentTarget, { format: conversationFormat.value, conversationId: transcript.openId }, exportError);
 });
 
 // ---- access ----------------------------------------------------------------------------

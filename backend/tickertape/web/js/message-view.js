@@ -117,7 +117,9 @@ export function renderDetails(item, { usage, timing, finishReason, params, creat
   if (usage) add('tokens', `${usage.prompt_tokens ?? '?'} prompt → ${usage.completion_tokens ?? '?'} reply`);
   if (timing?.ttft_ms !== undefined) add('first token', `${timing.ttft_ms} ms`);
   if (timing?.total_ms !== undefined) add('total', `${(timing.total_ms / 1000).toFixed(1)} s`);
-  for (const [key, value] of Object.entries(params ?? {})) add(key.replace(/_/g, ' '), value);
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (!(Array.isArray(value) && value.length === 0)) add(key.replace(/_/g, ' '), Array.isArray(value) ? value.join(', ') : value);
+  }
   add('created', createdAt ? formatDateTime(createdAt) : null);
   add('id', id);
   if (rows.length === 0) return;
