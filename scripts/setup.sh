@@ -45,6 +45,19 @@ if [ $want_test = 1 ]; then
       apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
   fi
+  # axe-core for the accessibility test (tests/browser/test_accessibility.py), pinned,
+  # into a gitignored folder; nothing of it is served or shipped.
+  AXE_VERSION=${AXE_VERSION:-4.14.1}
+  if [ ! -f .test-tools/node_modules/axe-core/axe.min.js ] \
+      || ! grep -q "\"version\": \"${AXE_VERSION}\"" .test-tools/node_modules/axe-core/package.json; then
+    if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "setup: apt-get install npm"
+      apt-get install -y -qq --no-install-recommends npm >/dev/null
+    fi
+    echo "setup: npm install axe-core@${AXE_VERSION}"
+    npm install --silent --no-save --no-package-lock --no-audit --no-fund \
+      --prefix .test-tools "axe-core@${AXE_VERSION}"
+  fi
 else
   echo "setup: installing tickertape"
   "${pip[@]}" -e .
