@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from tickertape.chat.log_reader import LogCursor, Queued
+from tickertape.chat.log_reader import LogCursor, Queued, Snapshot
 from tickertape.chat.reply_log import LogFrame, ReplyLog
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
@@ -37,12 +37,14 @@ class ConnectionConfig:
     max_control_bytes: int  # unsent control frames one connection may hold
 
 
-def render(reply_id: str, item: Queued | LogFrame | Any) -> dict[str, Any]:
+def render(reply_id: str, item: Queued | LogFrame | Snapshot | Any) -> dict[str, Any]:
     """One log item as a WebSocket frame."""
     if isinstance(item, Queued):
         return {"type": "queued", "reply_id": reply_id, "position": item.position}
     if isinstance(item, LogFrame):
         return frames.token_frame(reply_id, item.seq, item.text)
+    if isinstance(item, Snapshot):
+        return frames.snapshot_frame(reply_id, item.seq, item.text, item.status)
     return frames.end_frame(reply_id, item)
 
 
