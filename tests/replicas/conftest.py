@@ -32,7 +32,7 @@ REPLICA_FLAGS = (
     "--messages-per-minute",
     "60",
 )
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from tests.reliability.drop_resume import drop_resume
 from tests.reliability.helpers import env_int, long_params
 from tests.replicas.conftest import Deployment
-from tests.support.wsclient import client
+from tests.support.wsclient import Client, client
 
 pytestmark = pytest.mark.postgres
 
@@ -159,3 +159,72 @@ async def test_live_notice_of_a_turn_on_a_reaches_the_socket_on_b(
         assert [t["seq"] for t in tokens_b] == [t["seq"] for t in tokens_a]
         assert end_b["seq"] == end_a["seq"]
         assert end_b["finish_reason"] == end_a["finish_reason"]
+
+
+async def _read_tokens(c: Client, reply_id: str, count: int) -> tuple[str, int]:
+    text, seq = "", 0
+    while seq < count:
+        frame = await c.recv_type("token")
+        assert frame["reply_id"] == reply_id
+        assert frame["seq"] == seq + 1
+        text, seq = text + frame["text"], frame["seq"]
+    return text, seq
+
+
+@pytest.mark.timeout(120)
+async def test_a_replica_killed_mid_reply_ends_it_interrupted_elsewhere(
+    deployment: Deployment,
+) -> None:
+    """C is SIGKILLed while two of its replies stream: one followed from B, one by nobody.
+    Both end `interrupted` in the store and in B's stream, nobody waits forever, and what
+    B's client holds is what the store holds."""
+    b = deployment.replicas[1]
+    c = deployment.start_replica("--redis-owner-timeout-s", "2")
+    token = deployment.tokens["frank"]
+    async with client(c.ws_url, token) as on_c, client(b.ws_url, token) as on_b:
+        followed = await on_c.chat(
+            "Tell me a long story.", uuid.uuid4().hex, params=long_params(3000)
+        )
+        orphan = await on_c.chat("And another one.", uuid.uuid4().hex, params=long_params(3000))
+        reply_id = followed["reply_id"]
+        await on_b.send({"type": "resume", "reply_id": reply_id, "last_seq": 0})
+        text, seq = await _read_tokens(on_b, reply_id, 10)
+        c.kill()
+        killed_at = time.monotonic()
+        while True:  # B's client reads on: frames, maybe a snapshot, then the end
+            frame = await on_b.recv_type("token", "snapshot", "end", timeout=30)
+            if frame["type"] == "token":
+                assert frame["seq"] == seq + 1
+                text, seq = text + frame["text"], frame["seq"]
+            elif frame["type"] == "snapshot":
+                text, seq = frame["text"], frame["seq"]
+            else:
+                end = frame
+                break
+        waited = time.monotonic() - killed_at
+    print(f"B ended the dead replica's reply {waited:.1f} s after the SIGKILL")
+    assert end["finish_reason"] == "interrupted"
+    assert end["seq"] == seq
+    assert waited < 15
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=b.base_url, headers=headers, timeout=10) as http:
+        convo = (await http.get(f"/api/conversations/{followed['conversation_id']}")).json()
+        stored = next(m for m in convo["messages"] if m["id"] == reply_id)
+        assert stored["status"] == "interrupted"
+        assert stored["content"] == text
+        assert stored["seq"] == seq
+        # The reply nobody followed: the janitor of a live replica ends it too.
+        deadline = time.monotonic() + 30
+        while True:
+            convo = (await http.get(f"/api/conversations/{orphan['conversation_id']}")).json()
+            if convo["messages"][-1]["status"] == "interrupted":
+                break
+            assert time.monotonic() < deadline, convo["messages"][-1]
+            await asyncio.sleep(0.5)
+    # A resume of the dead reply on a live replica, from where C's own client was, ends.
+    async with client(b.ws_url, token) as again:
+        await again.send({"type": "resume", "reply_id": reply_id, "last_seq": 3})
+        frames = []
+        while not frames or frames[-1]["type"] != "end":
+            frames.append(await again.recv_type("token", "snapshot", "end", timeout=10))
+        assert frames[-1]["finish_reason"] == "interrupted"
