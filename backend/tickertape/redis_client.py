@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 1.0
-COMMAND_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 32
 
 
 class RedisUnavailable(Exception):
@@ -82,7 +84,9 @@ def redact(url: str) -> str:
 
 
 def connect(url: str) -> Redis:
-    """A client with short timeouts: a dead Redis must cost a turn a second, not minutes."""
+    """A client with short timeouts (a dead Redis must cost a turn a second, not minutes)
+    and a bounded pool: a burst of turns waits for one of its connections rather than
+    opening hundreds (a blocked XREAD and the subscriber hold one each)."""
     try:
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
@@ -92,14 +96,17 @@ def connect(url: str) -> Redis:
             "the redis client is not installed: pip install 'tickertape[redis]'"
         ) from exc
     try:
-        return aioredis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=2 * COMMAND_TIMEOUT_S,  # waiting for a free connection
             decode_responses=True,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
             retry=Retry(NoBackoff(), 1),
             health_check_interval=10,
         )
+        return aioredis.Redis(connection_pool=pool)
     except ValueError as exc:
         raise RedisUnavailable(f"invalid Redis URL: {exc}") from exc
 
@@ -223,3 +230,68 @@ async def _logged(job: Callable[[], Awaitable[None]]) -> None:
         await job()
     except Exception:
         log.warning("a periodic redis job failed", exc_info=True)
+
+
+Queue = Callable[["Pipeline"], Awaitable[None] | None]
+
+
+class Batcher:
+    """Group commit for Redis: what callers submit while a round trip is in flight goes out
+    together in the next pipeline, in submission order. A burst of turns then costs a few
+    round trips and one connection, not one of each per turn (and order per user is kept:
+    a release submitted before an acquire runs before it)."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._queue: list[tuple[Queue, asyncio.Future[list[object]] | None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, queue: Queue) -> list[object]:
+        """`queue(pipeline)` adds commands; their results (exceptions raised)."""
+        future: asyncio.Future[list[object]] = asyncio.get_running_loop().create_future()
+        self._submit(queue, future)
+        results = await future
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def send(self, queue: Queue) -> None:
+        """Fire and forget: failures are logged (callers rely on expiry, not on this)."""
+        self._submit(queue, None)
+
+    def _submit(self, queue: Queue, future: asyncio.Future[list[object]] | None) -> None:
+        self._queue.append((queue, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="redis-batcher")
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            pipe = self._client.pipeline(transaction=False)
+            spans: list[tuple[int, int]] = []
+            for queue, _ in batch:
+                start = len(pipe.command_stack)
+                added = queue(pipe)
+                if added is not None:
+                    await added
+                spans.append((start, len(pipe.command_stack)))
+            try:
+                results = await asyncio.wait_for(
+                    pipe.execute(raise_on_error=False), COMMAND_TIMEOUT_S + CONNECT_TIMEOUT_S
+                )
+            except Exception as exc:
+                for _, future in batch:
+                    if future is None:
+                        log.warning("redis: a write was lost: %s", _one_line(exc))
+                    elif not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (start, end) in zip(batch, spans, strict=True):
+                mine = list(results[start:end])
+                if future is None:
+                    errors = [r for r in mine if isinstance(r, Exception)]
+                    if errors:
+                        log.warning("redis: a write failed: %s", _one_line(errors[0]))
+                elif not future.done():
+                    future.set_result(mine)

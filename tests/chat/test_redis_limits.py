@@ -110,6 +110,7 @@ async def test_redis_down_refuses_turns_and_counts_connections_locally(
             await limits.acquire_reply("u")
         assert refused.value.code == "overloaded"
         assert refused.value.retry_after_ms
+        health.failed(ConnectionError("refused"))  # what the heartbeat does within a second
         assert not health.up
         assert health.reason is not None
         assert health.reason.startswith("redis unreachable")

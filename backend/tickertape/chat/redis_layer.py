@@ -32,6 +32,7 @@ from tickertape.chat.reply_log import ReplyLog
 from tickertape.redis_client import (
     COMMAND_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
+    Batcher,
     Heartbeat,
     Keys,
     RedisHealth,
@@ -67,7 +68,8 @@ class RedisLayer:
         self.health = RedisHealth()
         self.heartbeat = Heartbeat(client, keys, self.health, config.owner_timeout_s)
         self.replica_id = rid = self.heartbeat.replica_id
-        self.limits = RedisLimits(limits, client, keys, self.health, rid)
+        self.batcher = Batcher(client)
+        self.limits = RedisLimits(limits, client, keys, self.health, rid, batcher=self.batcher)
         self.channels = RedisChannels(client)
         self.notices = RedisNoticeBus(client, keys, self.channels, rid)
         self.mirror = ReplyMirror(
@@ -77,6 +79,7 @@ class RedisLayer:
             interval_ms=config.mirror_interval_ms,
             retention_s=config.retention_s,
             max_entries=config.max_entries,
+            batcher=self.batcher,
         )
         self.reaper = Reaper(
             client,
@@ -130,7 +133,6 @@ class RedisLayer:
         try:
             meta = cast(dict[str, str], await self.client.hgetall(self.keys.meta(reply_id)))
         except Exception as exc:
-            self.health.failed(exc)
             error = unavailable()
             error.ref = reply_id
             raise error from exc

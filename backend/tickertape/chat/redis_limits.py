@@ -7,8 +7,9 @@ across the whole deployment (a user does not get N times the limit with N replic
   that holds places refreshes their expiry every `LEASE_TTL_S / 3`; a replica that dies
   stops refreshing, and its places are free `LEASE_TTL_S` later at most.
 - Messages per minute: a token bucket in a hash per user, one Lua script per message.
-- Releases and give-backs are fire and forget (the protocol's methods are synchronous), in
-  order per user: the next acquire of that user waits for them first.
+- Every command goes through a `Batcher` (group commit): a burst of turns shares round
+  trips. Releases and give-backs are fire and forget (the protocol's methods are
+  synchronous) but keep their order: a place freed by `end` is free for the next turn.
 
 Redis down: new turns are refused with `overloaded` and `retry_after_ms` (a limit that
 cannot be checked is not granted: limits protect the inference bill); connections fall back
@@ -22,15 +23,16 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, cast
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.limits import LimitsConfig, LocalLimits
-from tickertape.redis_client import Keys, RedisHealth
+from tickertape.redis_client import Batcher, Keys, RedisHealth
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
+    from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +108,11 @@ class RedisLimits:
         health: RedisHealth,
         replica_id: str,
         lease_ttl_s: float = LEASE_TTL_S,
+        batcher: Batcher | None = None,
     ) -> None:
         self.config = config
         self._client = client
+        self._batcher = batcher or Batcher(client)
         self._keys = keys
         self._health = health
         self._replica = replica_id
@@ -125,7 +129,6 @@ class RedisLimits:
         self._replies: dict[str, list[str]] = {}
         self._connections: dict[str, list[str | None]] = {}
         self._fallback = LocalLimits(config)
-        self._pending: dict[str, asyncio.Task[None]] = {}  # last background write per user
         self._rate_per_ms = config.messages_per_minute / 60_000
         self._rate_ttl_ms = 60_000 + 1000  # an absent bucket is a full one
 
@@ -133,11 +136,10 @@ class RedisLimits:
     async def acquire_reply(self, user_id: str) -> bool:
         if not self._health.up:
             raise unavailable()
-        await self._settle(user_id)
         member = self._member()
         cap = self.config.max_concurrent_replies
         taken = await self._call(
-            self._acquire(keys=[self._keys.in_flight(user_id)], args=[member, cap, self._ttl_ms])
+            self._acquire, [self._keys.in_flight(user_id)], [member, cap, self._ttl_ms]
         )
         if taken:
             self._replies.setdefault(user_id, []).append(member)
@@ -146,7 +148,7 @@ class RedisLimits:
     def release_reply(self, user_id: str) -> None:
         member = _pop(self._replies, user_id)
         if member is not None:
-            self._background(user_id, self._client.zrem(self._keys.in_flight(user_id), member))
+            self._send_zrem(self._keys.in_flight(user_id), member)
 
     def in_flight(self, user_id: str) -> int:
         """This replica's replies in flight for the user (the shared count is in Redis)."""
@@ -158,29 +160,30 @@ class RedisLimits:
             raise unavailable()
         burst = self.config.messages_per_minute
         wait = await self._call(
-            self._take(
-                keys=[self._keys.rate(user_id)],
-                args=[repr(self._rate_per_ms), burst, self._rate_ttl_ms],
-            )
+            self._take,
+            [self._keys.rate(user_id)],
+            [repr(self._rate_per_ms), burst, self._rate_ttl_ms],
         )
         return None if wait < 0 else wait
 
     def give_back_message(self, user_id: str) -> None:
         burst = self.config.messages_per_minute
-        self._background(user_id, self._give_back(keys=[self._keys.rate(user_id)], args=[burst]))
+        key = self._keys.rate(user_id)
+
+        async def queue(pipe: Pipeline) -> None:
+            await self._give_back(keys=[key], args=[burst], client=pipe)
+
+        self._batcher.send(queue)
 
     # -- connections ---------------------------------------------------------------
     async def open_connection(self, user_id: str) -> bool:
         held = self._connections.setdefault(user_id, [])
         if self._health.up:
-            await self._settle(user_id)
             member = self._member()
             cap = self.config.max_connections_per_user
             try:
                 taken = await self._call(
-                    self._acquire(
-                        keys=[self._keys.connections(user_id)], args=[member, cap, self._ttl_ms]
-                    )
+                    self._acquire, [self._keys.connections(user_id)], [member, cap, self._ttl_ms]
                 )
             except ChatError:
                 pass  # Redis just went away: counted locally below
@@ -205,7 +208,7 @@ class RedisLimits:
         if member is None:
             self._fallback.close_connection(user_id)
         else:
-            self._background(user_id, self._client.zrem(self._keys.connections(user_id), member))
+            self._send_zrem(self._keys.connections(user_id), member)
 
     # -- upkeep ----------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -235,49 +238,39 @@ class RedisLimits:
             await pipe.execute()
 
     async def close(self) -> None:
-        pending = list(self._pending.values())
-        if pending:
-            await asyncio.wait(pending, timeout=_SETTLE_TIMEOUT_S)
+        """Write what was sent so far (releases) before the client closes."""
+        try:
+            await asyncio.wait_for(self._batcher.run(lambda pipe: None), _SETTLE_TIMEOUT_S)
+        except Exception:
+            log.info("redis limits: releases not written at close (they expire)")
 
     # -- helpers -------------------------------------------------------------------
     def _member(self) -> str:
         return f"{self._replica}:{next(self._ids)}"
 
-    async def _call(self, command: Awaitable[object]) -> int:
-        """A script's integer answer; `overloaded` when Redis does not answer."""
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[object]) -> int:
+        """A script's integer answer, batched with the others of this moment; `overloaded`
+        when Redis does not answer."""
+
+        async def queue(pipe: Pipeline) -> None:
+            await script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+
         try:
-            return int(cast(int, await command))
+            results = await self._batcher.run(queue)
+            return int(cast(int, results[0]))
         except Exception as exc:
-            self._health.failed(exc)
+            # Refused alone: whether Redis is down for everyone is the heartbeat's call.
+            log.warning("redis limits: %s", exc)
             raise unavailable() from exc
 
-    def _background(self, user_id: str, command: Awaitable[object]) -> None:
-        """Run after the user's previous background write, never blocking the caller."""
-        previous = self._pending.get(user_id)
+    def _send_zrem(self, key: str, member: str) -> None:
+        """A release, after everything submitted before it; if it is lost, the place
+        expires on its own (its refreshes stopped with the release)."""
 
-        async def run() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-            try:
-                await command
-            except Exception as exc:
-                # The place expires on its own (its refreshes stopped with the release).
-                log.warning("redis limits: a release was not written: %s", exc)
+        def queue(pipe: Pipeline) -> None:
+            pipe.zrem(key, member)
 
-        task = asyncio.create_task(run(), name="redis-limits")
-        self._pending[user_id] = task
-        task.add_done_callback(lambda t: self._forget(user_id, t))
-
-    def _forget(self, user_id: str, task: asyncio.Task[None]) -> None:
-        if self._pending.get(user_id) is task:
-            del self._pending[user_id]
-
-    async def _settle(self, user_id: str) -> None:
-        """Releases of this user written before its next acquire (a place freed by `end`
-        must be free for the turn the client sends right after it)."""
-        pending = self._pending.get(user_id)
-        if pending is not None:
-            await asyncio.wait([pending], timeout=_SETTLE_TIMEOUT_S)
+        self._batcher.send(queue)
 
 
 def _pop(places: dict[str, list[str]], user_id: str) -> str | None:

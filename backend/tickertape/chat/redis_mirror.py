@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from tickertape.chat.remote_log import encode_end
 from tickertape.chat.reply_log import ReplyLog
-from tickertape.redis_client import COMMAND_TIMEOUT_S, Keys
+from tickertape.redis_client import COMMAND_TIMEOUT_S, Batcher, Keys
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -70,8 +70,10 @@ class ReplyMirror:
         interval_ms: int,
         retention_s: float,
         max_entries: int,
+        batcher: Batcher | None = None,
     ) -> None:
         self._client = client
+        self._batcher = batcher or Batcher(client)
         self._keys = keys
         self._replica = replica_id
         self._interval_s = interval_ms / 1000
@@ -87,10 +89,9 @@ class ReplyMirror:
         and the ticks retry the registration)."""
         mirrored = _Mirrored(reply_log, stored)
         self._live[reply_log.reply_id] = mirrored
-        pipe = self._client.pipeline(transaction=False)
-        self._register(pipe, mirrored)
         try:
-            await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
+            # Batched with the other turns of this moment (and their limit scripts).
+            await self._batcher.run(lambda pipe: self._register(pipe, mirrored))
         except Exception as exc:
             log.warning("redis: reply %s not registered yet: %s", reply_log.reply_id, exc)
         else:
@@ -131,7 +132,7 @@ class ReplyMirror:
 
     async def _flush(self) -> None:
         pipe = self._client.pipeline(transaction=False)
-        done: list[tuple[_Mirrored, int, int | None, bool]] = []
+        done: list[tuple[_Mirrored, int, int | None, bool, bool]] = []
         now = time.monotonic()
         for m in list(self._live.values()):
             planned = self._plan(pipe, m, now)
@@ -146,9 +147,9 @@ class ReplyMirror:
             if self.stats.failures == 1 or self.stats.failures % 100 == 0:
                 log.warning("redis: mirror write failed (%d so far): %s", self.stats.failures, exc)
             return
-        for m, mirrored, queued, ended in done:
-            if not m.registered:
-                m.registered = True
+        for m, mirrored, queued, ended, entry in done:
+            m.registered = True
+            self.stats.entries += entry
             self.stats.frames += mirrored - m.mirrored
             m.mirrored, m.queued = mirrored, queued
             if ended:
@@ -156,8 +157,9 @@ class ReplyMirror:
 
     def _plan(
         self, pipe: Pipeline, m: _Mirrored, now: float
-    ) -> tuple[int, int | None, bool] | None:
-        """Queue this reply's writes; (mirrored seq, queue position, ended) if any."""
+    ) -> tuple[int, int | None, bool, bool] | None:
+        """Queue this reply's writes; (mirrored seq, queue position, ended, an entry
+        written) if any."""
         reply = m.log
         if not m.registered:
             self._register(pipe, m)
@@ -179,7 +181,6 @@ class ReplyMirror:
         stream = self._keys.stream(reply.reply_id)
         if fields:
             pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
-            self.stats.entries += 1
         meta = self._keys.meta(reply.reply_id)
         if ended:
             pipe.pexpire(stream, self._retention_ms)
@@ -191,7 +192,7 @@ class ReplyMirror:
             m.expires_at = now + EXPIRY_REFRESH_S
         elif not fields and m.registered:
             return None
-        return sealed, queued if "q" in fields else m.queued, ended
+        return sealed, queued if "q" in fields else m.queued, ended, bool(fields)
 
     async def close(self) -> None:
         """Write what is left (the ends of a graceful shutdown), then stop ticking."""
