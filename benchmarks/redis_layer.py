@@ -46,6 +46,20 @@ async def _commands(url: str) -> int:
         await r.aclose()
 
 
+async def _memory_per_stream(url: str) -> tuple[float, int]:
+    """Redis' used memory per reply key pair (stream + meta) now, and how many replies."""
+    r = aioredis.from_url(url)
+    try:
+        streams = 0
+        async for _ in r.scan_iter(match="tt:r:*", count=1000):
+            streams += 1
+        used = int((await r.info("memory"))["used_memory"])
+        baseline = 1_000_000  # an empty redis-server uses about 0.9-1 MB
+        return (used - baseline) / max(1, streams), streams
+    finally:
+        await r.aclose()
+
+
 async def on_off(args: argparse.Namespace, redis_url: str) -> tuple[str, dict[str, float]]:
     flags = (*RELAXED_LIMITS, "--max-batch", str(args.max_batch), "--max-tokens", "4000")
     raise_nofile(4 * args.sockets + 256)
@@ -98,6 +112,7 @@ async def on_off(args: argparse.Namespace, redis_url: str) -> tuple[str, dict[st
         ]
     )
     ratios["redis_commands_per_token"] = commands / tokens if tokens else float("nan")
+    ratios["bytes_per_reply"], ratios["replies_kept"] = await _memory_per_stream(redis_url)
     header = ["Redis", "streaming tokens/s", "ITL p99 ms", "server CPU ms per 1k tokens"]
     return table(header, rows), ratios
 
@@ -150,6 +165,52 @@ async def resume_latency(args: argparse.Namespace, redis_url: str) -> tuple[str,
     return table(header, rows), numbers
 
 
+async def socket_tier(args: argparse.Namespace, redis_url: str) -> tuple[str, dict[str, float]]:
+    """CPU of a socket-tier replica (`--engine remote`, Redis on) per 1k streamed tokens:
+    what sizing the socket tier rests on. The upstream is a local-engine tickertape."""
+    rows, numbers = [], {}
+    with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
+        upstream = make_server(
+            Path(tmp) / "up", *RELAXED_LIMITS, "--max-batch", "64", "--max-tokens", "4000"
+        )
+        (Path(tmp) / "up").mkdir()
+        upstream.start()
+        try:
+            for redis_on in (False, True):
+                sub = Path(tmp) / f"socket{int(redis_on)}"
+                sub.mkdir()
+                extra = ("--redis-url", redis_url) if redis_on else ()
+                replica = make_server(
+                    sub, *RELAXED_LIMITS, "--engine", "remote", "--upstream-url",
+                    upstream.base_url, "--max-batch", "64", "--max-tokens", "4000", *extra,
+                )  # fmt: skip
+                replica.start()
+                try:
+                    await one_run(replica, 64, args.tokens)  # warm-up
+                    run = await one_run(replica, 64, 4 * args.tokens)
+                finally:
+                    replica.stop()
+                label = "on" if redis_on else "off"
+                rows.append(
+                    [
+                        f"Redis {label}",
+                        f"{run.streaming_tps:.0f}",
+                        f"{run.cpu_ms_per_1k:.0f}",
+                        f"{1_000_000 / run.cpu_ms_per_1k:.0f}",
+                    ]
+                )
+                numbers[f"cpu_ms_per_1k_{label}"] = run.cpu_ms_per_1k
+        finally:
+            upstream.stop()
+    header = [
+        "socket replica",
+        "tokens/s (upstream-bound)",
+        "CPU ms per 1k tokens",
+        "tokens/s per core at 100 % CPU",
+    ]
+    return table(header, rows), numbers
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sockets", type=int, default=1000)
@@ -157,9 +218,23 @@ async def main() -> None:
     parser.add_argument("--max-batch", type=int, default=128)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--resumes", type=int, default=200)
+    parser.add_argument("--only-socket-tier", action="store_true")
     args = parser.parse_args()
     setup = machine()
     with running_redis() as redis_server:
+        part3, _ = await socket_tier(args, redis_server.url)
+        print(part3)
+        write_section(
+            "Redis: CPU of a socket-tier replica",
+            f"`benchmarks/redis_layer.py --tokens {args.tokens}` (part 3); {setup}.\n\n"
+            "One local-engine tickertape (batch 64) is the upstream; a socket replica "
+            "(`--engine remote`, batch 64) streams 64 replies of "
+            f"{4 * args.tokens} tokens from it, without then with `--redis-url`. Its CPU (user "
+            "+ system, all threads, from /proc) per 1k streamed tokens is what a socket tier "
+            "is sized on; tokens/s here is bound by the upstream, not by the replica.\n\n" + part3,
+        )
+        if args.only_socket_tier:
+            return
         part1, ratios = await on_off(args, redis_server.url)
         part2, _ = await resume_latency(args, redis_server.url)
     load_end = os.getloadavg()[0]
@@ -178,7 +253,10 @@ async def main() -> None:
         "is registered in Redis before it starts, its frames are mirrored every 50 ms, and "
         "every turn runs the shared limit scripts.\n\n" + part1 + "\n\nRedis commands per "
         f"streamed token (Redis' `total_commands_processed` over the on runs): "
-        f"**{ratios['redis_commands_per_token']:.3f}**.\n\n"
+        f"**{ratios['redis_commands_per_token']:.3f}**. Redis memory per finished reply of "
+        f"{args.tokens} tokens kept for resume (stream + meta; used memory over "
+        f"{ratios['replies_kept']:.0f} kept replies): **{ratios['bytes_per_reply']:.0f} bytes**."
+        "\n\n"
         "**Resume on another replica.** Two replicas on one database and Redis. A client "
         "reads 3 frames of a long reply on A, aborts the connection, reconnects and sends "
         "`resume`: to B (the frames come from the reply's Redis stream) or to A (from "
