@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     ws_ping_interval_s: float = Field(20.0, gt=0, description="protocol ping interval")
     shutdown_timeout_s: float = Field(10.0, ge=0, description="graceful shutdown deadline")
 
+    # several replicas: the live layer they share (docs/scaling.md)
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL shared by every replica (resume, stop, limits, notices)"
+    )
+    redis_prefix: str = Field("tt:", min_length=1, description="prefix of Redis keys/channels")
+    redis_mirror_interval_ms: int = Field(
+        50, ge=5, le=1000, description="how often a reply's new frames are written to Redis"
+    )
+    redis_owner_timeout_s: float = Field(
+        5.0, ge=1, le=300, description="a replica silent this long in Redis is taken for dead"
+    )
+
     # logs
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")

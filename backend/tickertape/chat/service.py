@@ -22,6 +22,7 @@ from tickertape.chat.notices import Notice, NoticeBus
 from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
+from tickertape.chat.shared import SharedReplies
 from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
@@ -103,6 +104,7 @@ class ChatService:
         limits: UserLimits,
         notices: NoticeBus,
         metrics: Metrics,
+        shared: SharedReplies | None = None,
     ) -> None:
         self._config = config
         self._engine = engine
@@ -111,6 +113,7 @@ class ChatService:
         self._limits = limits
         self.notices = notices
         self._metrics = metrics
+        self._shared = shared  # several replicas: replies visible to and from the others
         self._runs: set[ReplyRun] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
@@ -144,6 +147,8 @@ class ChatService:
         conversation_id = turn.conversation_id if request.store else None
         reply_log = ReplyLog(turn.reply_id, user.id, conversation_id, request.on_disconnect)
         self.hub.add(reply_log)
+        if self._shared is not None:
+            await self._shared.register(reply_log, request.store)
         run = self._run(reply_log, lease, stored=request.store)
         try:
             self._engine.submit(turn.reply_id, user.id, prompt, request.params, run)
@@ -176,13 +181,22 @@ class ChatService:
         """The checks every turn passes, in this order; a lease on success."""
         if self._draining:
             raise ChatError("overloaded", "server is restarting", ref, DRAIN_RETRY_AFTER_MS)
-        if not await self._limits.acquire_reply(user.id):
+        try:
+            acquired = await self._limits.acquire_reply(user.id)
+        except ChatError as exc:  # shared limits that cannot be checked (Redis down)
+            exc.ref = exc.ref or ref
+            raise
+        if not acquired:
             raise ChatError(
                 "rate_limited", "too many replies in flight", ref, IN_FLIGHT_RETRY_AFTER_MS
             )
         lease = ReplyLease(self._limits, user.id)
         try:
             wait_ms = await self._limits.take_message(user.id)
+        except ChatError as exc:
+            lease.release()
+            exc.ref = exc.ref or ref
+            raise
         except BaseException:
             lease.release()
             raise
@@ -254,6 +268,21 @@ class ChatService:
                 reply_log.stop_requested_at = time.monotonic()
             self._engine.stop(reply_id)
 
+    async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:
+        """A client's `stop`: the reply may run on this replica or on another one."""
+        remote = self.hub.get(reply_id) is None and self._shared is not None
+        if remote and self._shared is not None and await self._shared.stop(user.id, reply_id):
+            return
+        self.stop(user, reply_id)
+
+    def stop_owned(self, reply_id: str) -> None:
+        """A stop another replica relayed (it checked the user) for a reply running here."""
+        reply_log = self.hub.get(reply_id)
+        if reply_log is not None and reply_log.end is None:
+            if reply_log.stop_requested_at is None:
+                reply_log.stop_requested_at = time.monotonic()
+            self._engine.stop(reply_id)
+
     # -- conversations -------------------------------------------------------------
     async def rename_conversation(
         self, user: UserRecord, conversation_id: str, title: str
@@ -297,9 +326,14 @@ class ChatService:
         ):
             self._engine.stop(reply_log.reply_id)
 
-    async def find_reply(self, user: UserRecord, reply_id: str) -> ReplyLog | MessageRecord:
-        """The live log of a reply, or its stored record; not_found hides other users'."""
+    async def find_reply(
+        self, user: UserRecord, reply_id: str, last_seq: int = 0
+    ) -> ReplyLog | MessageRecord:
+        """The live log of a reply (this replica's, else another's through the shared
+        layer), or its stored record; not_found hides other users'."""
         reply_log = self.hub.get(reply_id)
+        if reply_log is None and self._shared is not None:
+            reply_log = await self._shared.find(user.id, reply_id, last_seq)
         if reply_log is not None:
             if reply_log.user_id == user.id:
                 return reply_log

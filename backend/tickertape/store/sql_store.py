@@ -174,6 +174,11 @@ class SqlStore:
     async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
         return await self._writer.submit(lambda s: branches.delete_turn(s, reply_id, user_id))
 
+    async def interrupt_reply(self, reply_id: str, content: str, seq: int) -> bool:
+        """A reply of a dead replica ends `interrupted` (only if still `streaming`)."""
+        self._checkpoints.pop(reply_id, None)
+        return await self._writer.submit(lambda s: turns.interrupt_reply(s, reply_id, content, seq))
+
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None:
         await self._writer.submit(
             lambda s: turns.rename_conversation(s, conversation_id, user_id, title)

@@ -231,6 +231,23 @@ def recover_interrupted(session: Session) -> int:
     return _rowcount(result)
 
 
+def interrupt_reply(session: Session, reply_id: str, content: str, seq: int) -> bool:
+    """End a reply whose replica died as `interrupted` with this text; only while it is
+    still `streaming` (its owner may have finished it after all). True if it was."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id == reply_id, Message.status == "streaming")
+        .values(
+            content=content,
+            seq=seq,
+            status="interrupted",
+            finish_reason="interrupted",
+            updated_at=utcnow(),
+        )
+    )
+    return _rowcount(result) > 0
+
+
 def rename_conversation(session: Session, conversation_id: str, user_id: str, title: str) -> None:
     result = session.execute(
         update(Conversation)

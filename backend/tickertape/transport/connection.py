@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from tickertape.chat.log_reader import LogCursor, LogItem, Queued
+from tickertape.chat.log_reader import LogCursor, LogItem, Queued, Snapshot
 from tickertape.chat.reply_log import LogFrame, ReplyLog
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
@@ -43,12 +43,14 @@ class ConnectionConfig:
 Render = Callable[[LogItem], list[dict[str, Any]]]
 
 
-def render(reply_id: str, item: Queued | LogFrame | Any) -> dict[str, Any]:
+def render(reply_id: str, item: Queued | LogFrame | Snapshot | Any) -> dict[str, Any]:
     """One log item as a WebSocket frame."""
     if isinstance(item, Queued):
         return {"type": "queued", "reply_id": reply_id, "position": item.position}
     if isinstance(item, LogFrame):
         return frames.token_frame(reply_id, item.seq, item.text)
+    if isinstance(item, Snapshot):
+        return frames.snapshot_frame(reply_id, item.seq, item.text, item.status)
     return frames.end_frame(reply_id, item)
 
 

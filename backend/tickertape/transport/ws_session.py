@@ -9,6 +9,7 @@ from typing import Any
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.notices import Notice
+from tickertape.chat.remote_log import RemoteReplyLog
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.service import TurnRequest, TurnStarted
 from tickertape.engine.types import SamplingParams
@@ -58,10 +59,7 @@ class WsSession(SocketSession):
         elif isinstance(frame, ChatIn | RegenerateIn | EditIn):
             self._spawn(self._chat_turn(frame))
         elif isinstance(frame, StopIn):
-            try:
-                self._chat.stop(self._user, frame.reply_id)
-            except ChatError as exc:
-                self._send_error(exc)
+            self._spawn(self._stop(frame))
         elif isinstance(frame, ResumeIn):
             self._spawn(self._resume(frame))
         elif isinstance(frame, AuthIn):
@@ -81,14 +79,21 @@ class WsSession(SocketSession):
                 frames.ResumeIn(type="resume", reply_id=started.reply_id, last_seq=0)
             )
 
+    async def _stop(self, frame: StopIn) -> None:
+        try:
+            await self._chat.stop_anywhere(self._user, frame.reply_id)
+        except ChatError as exc:
+            self._send_error(exc)
+
     async def _resume(self, frame: ResumeIn) -> None:
         try:
-            found = await self._chat.find_reply(self._user, frame.reply_id)
+            found = await self._chat.find_reply(self._user, frame.reply_id, frame.last_seq)
         except ChatError as exc:
             self._send_error(exc)
             return
         if isinstance(found, ReplyLog):
-            self._metrics.resumes.labels("memory").inc()
+            source = "redis" if isinstance(found, RemoteReplyLog) else "memory"
+            self._metrics.resumes.labels(source).inc()
             self._conn.follow(found, frame.last_seq)
         else:
             self._metrics.resumes.labels("database").inc()
