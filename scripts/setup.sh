@@ -54,7 +54,8 @@ if [ $want_test = 1 ]; then
       || ! grep -q "\"version\": \"${AXE_VERSION}\"" .test-tools/node_modules/axe-core/package.json; then
     if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "setup: apt-get install npm"
-      apt-get install -y -qq --no-install-recommends npm >/dev/null
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
     fi
     echo "setup: npm install axe-core@${AXE_VERSION}"
     npm install --silent --no-save --no-package-lock --no-audit --no-fund \
