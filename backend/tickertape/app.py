@@ -17,7 +17,8 @@ from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import LimitsConfig, LocalLimits, RateLimiter, UserLimits
 from tickertape.chat.notices import LocalNoticeBus
-from tickertape.chat.service import ChatConfig, ChatService
+from tickertape.chat.service import ChatService
+from tickertape.chat.turns import ChatConfig
 from tickertape.engine.types import Engine
 from tickertape.metrics import Metrics
 from tickertape.services import LoginLimiters, Services

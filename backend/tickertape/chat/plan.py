@@ -18,7 +18,7 @@ from tickertape.store.tree import Tree
 from tickertape.store.types import MessageRecord, Placement, Store, UserRecord
 
 if TYPE_CHECKING:
-    from tickertape.chat.service import TurnRequest
+    from tickertape.chat.turns import TurnRequest
 
 HISTORY_STATUSES = frozenset({"complete", "stopped", "interrupted"})
 

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
@@ -23,7 +22,14 @@ from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
 from tickertape.chat.shared import SharedReplies
-from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
+from tickertape.chat.turns import (
+    ChatConfig,
+    TurnRequest,
+    TurnStarted,
+    params_record,
+    typed_error,
+)
+from tickertape.engine.types import Engine, EngineError
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
     ConversationSummary,
@@ -38,60 +44,6 @@ log = logging.getLogger(__name__)
 
 DRAIN_RETRY_AFTER_MS = 2000
 IN_FLIGHT_RETRY_AFTER_MS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class ChatConfig:
-    system_prompt: str | None
-    checkpoint_interval_ms: int
-    checkpoint_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class TurnRequest:
-    client_msg_id: str  # the idempotency key of stored turns
-    content: str  # the user's message: what is stored
-    params: SamplingParams
-    conversation_id: str | None = None
-    on_disconnect: str = "continue"
-    # The whole prompt, when the caller sends it (OpenAI API); None: the conversation's
-    # stored history followed by `content`.
-    messages: tuple[ChatMessage, ...] | None = None
-    store: bool = True
-    origin: str | None = None  # the session it came from (its notice is not sent back)
-    # Where the turn goes in the conversation's tree; at most one of these (none: after
-    # the active leaf, as in a linear conversation). Each needs `conversation_id`.
-    parent_id: str | None = None  # continue from this reply (a branch from an older point)
-    edit_of: str | None = None  # a new user message beside this one (same parent)
-    regenerate_of: str | None = None  # a new reply to this user message; `content` unused
-    # Kept beside the reply's generation parameters (the Responses API keeps its request
-    # there: instructions, input items, metadata...).
-    record: dict[str, object] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TurnStarted:
-    client_msg_id: str
-    reply_id: str
-    conversation_id: str | None  # None when the turn is not stored
-    user_message_id: str | None
-    log: ReplyLog | None  # None when a retried turn's reply is no longer in memory
-    truncated: int = 0  # oldest messages left out of the prompt to fit the context
-    # The new user message's parent (a regenerated reply: its user message); None for a
-    # conversation's first message and for turns that are not stored.
-    parent_id: str | None = None
-
-    @classmethod
-    def of(cls, turn: TurnRecord, reply_log: ReplyLog | None, truncated: int) -> TurnStarted:
-        return cls(
-            turn.client_msg_id,
-            turn.reply_id,
-            turn.conversation_id,
-            turn.user_message_id,
-            reply_log,
-            truncated,
-            turn.parent_id,
-        )
 
 
 class ChatService:
@@ -137,7 +89,7 @@ class ChatService:
             turn = await self._commit(user, request, plan)
         except (EngineError, StoreError) as exc:
             self._refused(user, lease)
-            raise _typed(exc, ref) from exc
+            raise typed_error(exc, ref) from exc
         except BaseException:
             self._refused(user, lease)
             raise
@@ -207,7 +159,7 @@ class ChatService:
             self._engine.check_capacity()
         except EngineError as exc:
             self._refused(user, lease)
-            raise _typed(exc, ref) from exc
+            raise typed_error(exc, ref) from exc
         return lease
 
     def _refused(self, user: UserRecord, lease: ReplyLease) -> None:
@@ -219,7 +171,7 @@ class ChatService:
         try:
             return await self._store.find_turn(user.id, request.client_msg_id)
         except StoreError as exc:
-            raise _typed(exc, request.client_msg_id) from exc
+            raise typed_error(exc, request.client_msg_id) from exc
 
     async def _commit(self, user: UserRecord, request: TurnRequest, plan: Plan) -> TurnRecord:
         if not request.store:
@@ -230,7 +182,7 @@ class ChatService:
             request.client_msg_id,
             plan.content,
             request.conversation_id,
-            _params_record(request),
+            params_record(request),
             plan.at,
         )
 
@@ -341,7 +293,7 @@ class ChatService:
         try:
             record = await self._store.get_message(reply_id)
         except StoreError as exc:
-            raise _typed(exc, reply_id) from exc
+            raise typed_error(exc, reply_id) from exc
         if record is None or record.user_id != user.id or record.role != "assistant":
             raise ChatError("not_found", "no such reply", reply_id)
         return record
@@ -357,30 +309,3 @@ class ChatService:
         await asyncio.gather(*(run.done.wait() for run in list(self._runs)))
         if self._ticker is not None:
             self._ticker.cancel()
-
-
-def _params_record(request: TurnRequest) -> dict[str, object]:
-    p = request.params
-    return {
-        "max_tokens": p.max_tokens,
-        "temperature": p.temperature,
-        "top_p": p.top_p,
-        "top_k": p.top_k,
-        "stop": list(p.stop),
-        "seed": p.seed,
-        "repetition_penalty": p.repetition_penalty,
-        "frequency_penalty": p.frequency_penalty,
-        "presence_penalty": p.presence_penalty,
-        "on_disconnect": request.on_disconnect,
-        **(request.record or {}),
-    }
-
-
-def _typed(exc: EngineError | StoreError, ref: str) -> ChatError:
-    if isinstance(exc, EngineError):
-        return ChatError(exc.code, exc.message, ref, exc.retry_after_ms)
-    return ChatError(exc.code, str(exc) or exc.code, ref)
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex

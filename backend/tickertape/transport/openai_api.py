@@ -27,7 +27,8 @@ from starlette.types import Receive, Scope, Send
 from tickertape.chat.errors import ChatError
 from tickertape.chat.log_reader import LogItem, Queued, follow
 from tickertape.chat.reply_log import TEXT, LogFrame, ReplyEnd, ReplyLog
-from tickertape.chat.service import ChatService, TurnRequest
+from tickertape.chat.service import ChatService
+from tickertape.chat.turns import TurnRequest
 from tickertape.engine.types import Engine
 from tickertape.store.types import UserRecord
 from tickertape.transport.deps import EngineDep, ServicesDep, UserDep

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from tickertape.chat.reply_log import ReplyLog
-from tickertape.chat.service import TurnRequest
+from tickertape.chat.turns import TurnRequest
 from tickertape.engine.types import ChatMessage
 from tickertape.services import Services
 from tickertape.store.types import UserRecord

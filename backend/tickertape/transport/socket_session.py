@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from tickertape.chat.service import new_session_id
+from tickertape.chat.turns import new_session_id
 from tickertape.logs import session_id_var
 from tickertape.services import Services
 from tickertape.store.types import UserRecord

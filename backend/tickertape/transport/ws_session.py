@@ -11,7 +11,7 @@ from tickertape.chat.errors import ChatError
 from tickertape.chat.notices import Notice
 from tickertape.chat.remote_log import RemoteReplyLog
 from tickertape.chat.reply_log import ReplyLog
-from tickertape.chat.service import TurnRequest, TurnStarted
+from tickertape.chat.turns import TurnRequest, TurnStarted
 from tickertape.engine.types import SamplingParams
 from tickertape.transport import frames
 from tickertape.transport.frames import (
