@@ -44,8 +44,24 @@ async def prepare_database(settings: Settings, *, migrate: bool) -> None:
         _fail(f"--database-url: {exc}")
 
 
+def check_local_model(settings: Settings) -> None:
+    """Refuse a checkpoint the local engine cannot serve from its config, before any
+    weights load: one line, exit code 2."""
+    if settings.engine != "local":
+        return
+    from tickertape.engine.support import UnsupportedModel, check_model
+
+    try:
+        check_model(settings.model, settings.max_context)
+    except UnsupportedModel as exc:
+        _fail(f"--model {settings.model}: {exc}")
+    except (OSError, ValueError) as exc:
+        _fail(f"--model {settings.model}: {str(exc).strip().splitlines()[0]}")
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+    check_local_model(settings)
     asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start))
 
     app = create_app(settings)

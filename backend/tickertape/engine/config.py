@@ -32,8 +32,8 @@ class EngineConfig:
     prefix_caching: bool = True  # reuse cached blocks of identical prefixes
     per_user_concurrency: int = 4  # running replies per user; extra ones wait
     torch_threads: int = 1
-    dtype: str = "float32"  # "auto" = the checkpoint's dtype
-    device: str = "cpu"  # "auto" = cuda when available
+    dtype: str = "auto"  # the checkpoint's dtype, as transformers does
+    device: str = "auto"  # cuda when available, else cpu
     system_prompt: str | None = None
 
     def __post_init__(self) -> None:
