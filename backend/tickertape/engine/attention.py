@@ -41,11 +41,15 @@ class StepState(Protocol):
 def layer_window(sliding_window: Any, module: nn.Module) -> int | None:
     """The layer's window: the kwarg the module passes, else its own attribute (Qwen2-MoE
     only sets the attribute). 0 or None means full attention."""
-    window = sliding_window if sliding_window is not None else getattr(module, "sliding_window", None)
+    window = (
+        sliding_window if sliding_window is not None else getattr(module, "sliding_window", None)
+    )
     return int(window) if window else None
 
 
-def _eager(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: float, softcap: float | None) -> Tensor:
+def _eager(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: float, softcap: float | None
+) -> Tensor:
     # q [N, h, t, D], k/v [N, h, L, D] (heads already matched), mask bool broadcastable.
     scores = torch.matmul(q, k.transpose(-1, -2)) * scale
     if softcap is not None:
@@ -77,7 +81,13 @@ def attend_chunk(
     heads, kv_heads = q.shape[1], k.shape[1]
     if softcap is None:
         return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=mask is None, scale=scale, enable_gqa=heads != kv_heads
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=mask is None,
+            scale=scale,
+            enable_gqa=heads != kv_heads,
         )
     if mask is None:
         t = q.shape[2]

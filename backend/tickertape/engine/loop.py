@@ -151,13 +151,15 @@ class GenerationLoop:
                 failed.update(dict.fromkeys(ids, exc))
         return [w for w in work if w.reply_id not in failed]
 
-    def _forward(self, work: list[Work], failed: Failed, sampled: dict[str, int], outs: Outputs) -> None:
+    def _forward(
+        self, work: list[Work], failed: Failed, sampled: dict[str, int], outs: Outputs
+    ) -> None:
         try:
             logits, ids = self.runner.forward(work)
         except Exception as exc:
-            ids = tuple(w.reply_id for w in work)
-            log.exception("forward failed for %s", ids)
-            failed.update(dict.fromkeys(ids, exc))
+            everyone = tuple(w.reply_id for w in work)
+            log.exception("forward failed for %s", everyone)
+            failed.update(dict.fromkeys(everyone, exc))
             return
         for w in work:
             if w.start < w.prompt_len:

@@ -50,14 +50,16 @@ def _reset_dynamic(module: Any, layer_type: str | None) -> None:
 def _per_sequence(module: nn.Module, state: HasBatch) -> Callable[..., tuple[Tensor, Tensor]]:
     original = module.forward
 
-    def forward(x: Tensor, position_ids: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+    def forward(
+        x: Tensor, position_ids: Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[Tensor, Tensor]:
         batch = state.batch
         if batch is None or batch.rope_lens is None:
             return original(x, position_ids, *args, **kwargs)  # type: ignore[no-any-return]
         layer_type = args[0] if args else kwargs.get("layer_type")
         lens, positions = batch.rope_lens, position_ids[0]
         cos = sin = None
-        for length in lens.unique().tolist():
+        for length in torch.unique(lens).tolist():
             index = (lens == length).nonzero()[:, 0]
             group = torch.cat([positions[index], positions.new_tensor([length - 1])])[None]
             if any("dynamic" in kind for kind in _rope_types(module)):
@@ -67,7 +69,8 @@ def _per_sequence(module: nn.Module, state: HasBatch) -> Callable[..., tuple[Ten
                 cos = c.new_empty((1, positions.shape[0], c.shape[-1]))
                 sin = s.new_empty((1, positions.shape[0], s.shape[-1]))
             cos[0, index], sin[0, index] = c[0, :-1], s[0, :-1]
-        assert cos is not None and sin is not None  # a step has at least one token
+        assert cos is not None
+        assert sin is not None
         return cos, sin
 
     return forward
@@ -79,6 +82,6 @@ def wrap_length_dependent(model: nn.Module, state: HasBatch) -> int:
     for module in model.modules():
         rotary = any(name.endswith("inv_freq") for name, _ in module.named_buffers(recurse=False))
         if rotary and any(length_dependent(kind) for kind in _rope_types(module)):
-            module.forward = _per_sequence(module, state)  # type: ignore[method-assign]
+            module.forward = _per_sequence(module, state)
             wrapped += 1
     return wrapped

@@ -91,7 +91,9 @@ class ModelRunner:
         """Learn each attention layer's kv heads and head dim from one tiny forward."""
         shapes: dict[int, LayerShape] = {}
 
-        def record(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, *args: Any, **kw: Any) -> tuple[Tensor, None]:
+        def record(
+            module: nn.Module, query: Tensor, key: Tensor, value: Tensor, *args: Any, **kw: Any
+        ) -> tuple[Tensor, None]:
             layer = getattr(module, "layer_idx", None)
             if not isinstance(layer, int):
                 raise UnsupportedModel(f"{type(module).__name__} has no layer_idx")
@@ -100,14 +102,20 @@ class ModelRunner:
             if key.shape[-1] != value.shape[-1]:
                 raise UnsupportedModel("keys and values of different head sizes")
             shapes[layer] = LayerShape(kv_heads=int(key.shape[1]), head_dim=int(key.shape[-1]))
-            return query.new_zeros(query.shape[0], query.shape[2], query.shape[1], value.shape[-1]), None
+            return query.new_zeros(
+                query.shape[0], query.shape[2], query.shape[1], value.shape[-1]
+            ), None
 
         name = f"tickertape_probe_{next(_names)}"
         AttentionInterface.register(name, record)
         try:
             self.model.set_attn_implementation(name)
             ids = torch.zeros((1, 2), dtype=torch.long, device=self.device)
-            self.model(input_ids=ids, position_ids=torch.arange(2, device=self.device)[None], use_cache=False)
+            self.model(
+                input_ids=ids,
+                position_ids=torch.arange(2, device=self.device)[None],
+                use_cache=False,
+            )
         finally:
             AttentionInterface._global_mapping.pop(name, None)
             self.model.set_attn_implementation(self.reference_attention)

@@ -95,7 +95,9 @@ def make_generator(seed: int | None) -> torch.Generator:
     return gen
 
 
-def row_sampling(params: SamplingParams, defaults: SamplingDefaults, prompt: Sequence[int]) -> RowSampling:
+def row_sampling(
+    params: SamplingParams, defaults: SamplingDefaults, prompt: Sequence[int]
+) -> RowSampling:
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value
 
@@ -119,7 +121,9 @@ def _penalise(logits: Tensor, row: RowSampling) -> None:
     if row.repetition_penalty != 1.0 and row.seen:
         ids = torch.tensor(sorted(row.seen), dtype=torch.long, device=logits.device)
         score = logits[ids]
-        logits[ids] = torch.where(score < 0, score * row.repetition_penalty, score / row.repetition_penalty)
+        logits[ids] = torch.where(
+            score < 0, score * row.repetition_penalty, score / row.repetition_penalty
+        )
     if row.counts and (row.frequency_penalty or row.presence_penalty):
         ids = torch.tensor(list(row.counts), dtype=torch.long, device=logits.device)
         counts = torch.tensor(list(row.counts.values()), dtype=logits.dtype, device=logits.device)
@@ -198,7 +202,9 @@ def sample(logits: Tensor, rows: Sequence[RowSampling]) -> list[int]:
         temps = torch.tensor([r.temperature for r in picked], device=logits.device)
         scaled = logits[idx] / temps[:, None]
         if is_filtered:
-            top_k = torch.tensor([r.top_k if 0 < r.top_k < vocab else vocab for r in picked], device=logits.device)
+            top_k = torch.tensor(
+                [r.top_k if 0 < r.top_k < vocab else vocab for r in picked], device=logits.device
+            )
             top_p = torch.tensor([r.top_p for r in picked], device=logits.device)
             tokens[idx] = _filtered(scaled, top_k, top_p, u)
         else:

@@ -6,7 +6,8 @@ generation thread calls `plan` and `finish_step` once per step. One lock guards
 everything; every method is bookkeeping over the batch and the queue, never model work.
 
 A reply is admitted when a batch place is free and the pool has blocks for its whole
-prompt (after prefix-cache hits) plus one block of headroom per running reply. Blocks are
+prompt (after prefix-cache hits), beyond what the running replies still need for the
+tokens they have plus one block of headroom each. Blocks are
 then allocated step by step, as positions are computed. When a step cannot get a block,
 the newest reply (by submission) is preempted: its blocks are released (the full ones
 stay in the prefix cache) and it goes back to the front of the queue, to be recomputed
@@ -244,6 +245,11 @@ class Scheduler:
 
     def _admit(self) -> tuple[str, ...]:
         admitted: list[str] = []
+        # Blocks the running replies still need for the tokens they already have, plus
+        # one each to grow: not reserved, but no admission counts on them.
+        promised = sum(
+            self.pool.blocks_for(len(s.tokens)) - len(s.blocks) + 1 for s in self._running
+        )
         for seq in list(self._waiting):
             if len(self._running) >= self.max_batch:
                 break
@@ -251,7 +257,7 @@ class Scheduler:
                 continue  # this user's extra reply waits; the ones behind it do not
             hit = self.pool.lookup(seq.tokens)
             need = self.pool.blocks_for(len(seq.tokens)) - len(hit.blocks)
-            if need + len(self._running) > self.pool.available:
+            if need + promised > self.pool.available:
                 self.pool.release(hit.blocks)
                 break  # first come, first served: nobody overtakes for lack of blocks
             self.pool.record_lookup(len(seq.tokens), len(hit.blocks) * self.pool.block_size)
@@ -264,6 +270,7 @@ class Scheduler:
             bisect.insort(self._running, seq, key=lambda s: s.order)
             self._user_running[seq.user_id] = self._user_running.get(seq.user_id, 0) + 1
             admitted.append(seq.reply_id)
+            promised += need + 1
         return tuple(admitted)
 
     def _schedule(self) -> tuple[tuple[Work, ...], tuple[str, ...]]:
@@ -278,13 +285,7 @@ class Scheduler:
             if n < 1:
                 continue
             need = self.pool.blocks_for(seq.computed + n) - len(seq.blocks)
-            while need > self.pool.available:
-                victim = self._running[-1]  # the newest
-                self._preempt(victim)
-                preempted.append(victim.reply_id)
-                if victim is seq:
-                    break
-            if not seq.running:
+            if not self._make_room(seq, need, preempted):
                 continue
             if need > 0:
                 blocks = self.pool.allocate(need)
@@ -305,6 +306,17 @@ class Scheduler:
             )
         work.sort(key=lambda w: len(w.tokens) > 1)  # stable: single-token rows first
         return tuple(work), tuple(preempted)
+
+    def _make_room(self, seq: _Seq, need: int, preempted: list[str]) -> bool:
+        """Preempt the newest replies until `need` blocks are available; False if that
+        took `seq` itself."""
+        while need > self.pool.available:
+            victim = self._running[-1]  # the newest
+            self._preempt(victim)
+            preempted.append(victim.reply_id)
+            if victim is seq:
+                return False
+        return True
 
     def _preempt(self, seq: _Seq) -> None:
         self._leave_batch(seq)

@@ -33,7 +33,7 @@ HALF_TOLERANCE = 5e-2  # bfloat16 / float16: rounding, not structure
 def _length(model: Any, context: int) -> int:
     window = int(getattr(model.config, "sliding_window", None) or 0)
     crossing = window + 2 * DECODE_STEPS + 8  # prompt chunks and rows past the window
-    wanted = crossing if 0 < window and crossing <= MAX_LENGTH else 40
+    wanted = crossing if window > 0 and crossing <= MAX_LENGTH else 40
     return max(DECODE_STEPS + 4, min(wanted, context))
 
 
@@ -57,11 +57,16 @@ def verify(runner: ModelRunner, pool: BlockPool, context: int) -> float:
         steps = [
             [(0, 0, half), (1, 0, prompt[1])],
             [(0, half, prompt[0])],
-            *[[(0, prompt[0] + i, prompt[0] + i + 1), (1, prompt[1] + i, prompt[1] + i + 1)] for i in range(DECODE_STEPS)],
+            *[
+                [(0, prompt[0] + i, prompt[0] + i + 1), (1, prompt[1] + i, prompt[1] + i + 1)]
+                for i in range(DECODE_STEPS)
+            ],
         ]
         for step in steps:
             work = [
-                Work(f"check{k}", a, tuple(seqs[k][a:b]), tuple(tables[k] or ()), len(seqs[k]), True)
+                Work(
+                    f"check{k}", a, tuple(seqs[k][a:b]), tuple(tables[k] or ()), len(seqs[k]), True
+                )
                 for k, a, b in step
             ]
             work.sort(key=lambda w: len(w.tokens) > 1)

@@ -51,7 +51,9 @@ class StepBatch:
         key = (-1, window)
         mask = self._masks.get(key)
         if mask is None:
-            span = torch.arange(self.row_blocks.shape[1] * self.block_size, device=self.slots.device)
+            span = torch.arange(
+                self.row_blocks.shape[1] * self.block_size, device=self.slots.device
+            )
             lens = self.row_lens[:, None]
             mask = span[None, :] < lens
             if window is not None:

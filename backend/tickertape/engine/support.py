@@ -56,14 +56,18 @@ def check_config(config: Any) -> None:
     layer_types = getattr(config, "layer_types", None) or []
     other = sorted(set(layer_types) - ATTENTION_LAYER_TYPES)
     if other:
-        raise refuse(f"layer types {', '.join(other)} are not supported (only full and sliding attention)")
+        raise refuse(
+            f"layer types {', '.join(other)} are not supported (only full and sliding attention)"
+        )
     if getattr(config, "num_kv_shared_layers", 0):
         raise refuse("KV sharing across layers is not supported")
     cls = causal_lm_class(kind)
     if cls is None:
         raise refuse("transformers has no causal-LM class for it")
     if not getattr(cls, "_supports_attention_backend", False):
-        raise refuse(f"{cls.__name__} does not route its attention through transformers' AttentionInterface")
+        raise refuse(
+            f"{cls.__name__} does not route its attention through transformers' AttentionInterface"
+        )
 
 
 def position_limit(config: Any) -> int | None:
@@ -74,7 +78,11 @@ def position_limit(config: Any) -> int | None:
     params = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
     if isinstance(params, dict) and params and all(isinstance(v, dict) for v in params.values()):
         params = next(iter(params.values()))  # per layer type (Gemma 3): they share the limit
-    kind = params.get("rope_type", params.get("type", "default")) if isinstance(params, dict) else "default"
+    kind = (
+        params.get("rope_type", params.get("type", "default"))
+        if isinstance(params, dict)
+        else "default"
+    )
     if "dynamic" in str(kind):
         return None
     if kind in SCALING_TYPES and limit is not None:
