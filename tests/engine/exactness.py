@@ -24,7 +24,22 @@ from tickertape.engine.types import ChatMessage, SamplingParams
 NEW_TOKENS = 20
 # Prompt lengths in tokens once the chat template is applied: 5..300 (ChatML adds ~9).
 TARGET_LENGTHS = (5, 24, 57, 96, 150, 221, 295)
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards", "quietly", "hum"]
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "wizards",
+    "quietly",
+    "hum",
+]
 
 
 @dataclass(frozen=True)

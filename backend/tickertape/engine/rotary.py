@@ -76,12 +76,17 @@ def _per_sequence(module: nn.Module, state: HasBatch) -> Callable[..., tuple[Ten
     return forward
 
 
-def wrap_length_dependent(model: nn.Module, state: HasBatch) -> int:
-    """Wrap every length-dependent rotary module of `model`; returns how many."""
-    wrapped = 0
+def wrap_length_dependent(model: nn.Module, state: HasBatch) -> list[nn.Module]:
+    """Wrap every length-dependent rotary module of `model`; returns them (see unwrap)."""
+    wrapped: list[nn.Module] = []
     for module in model.modules():
         rotary = any(name.endswith("inv_freq") for name, _ in module.named_buffers(recurse=False))
         if rotary and any(length_dependent(kind) for kind in _rope_types(module)):
             module.forward = _per_sequence(module, state)
-            wrapped += 1
+            wrapped.append(module)
     return wrapped
+
+
+def unwrap(modules: list[nn.Module]) -> None:
+    for module in modules:
+        del module.forward  # the instance attribute: the class's forward shows through again

@@ -27,7 +27,7 @@ from transformers import AttentionInterface
 
 from tickertape.engine.attention import paged_attention
 from tickertape.engine.kvpool import KVPool, LayerShape
-from tickertape.engine.rotary import wrap_length_dependent
+from tickertape.engine.rotary import unwrap, wrap_length_dependent
 from tickertape.engine.scheduler import Work
 from tickertape.engine.stepbatch import StepBatch, build
 from tickertape.engine.support import UnsupportedModel
@@ -44,7 +44,8 @@ class ModelRunner:
         self.batch: StepBatch | None = None
         self.pool: KVPool | None = None
         self.reference_attention: str = model.config._attn_implementation
-        self.rope = wrap_length_dependent(model, self) > 0
+        self._rotary = wrap_length_dependent(model, self)
+        self.rope = bool(self._rotary)
         self.shapes = self._probe()
         self.name = f"tickertape_paged_{next(_names)}"
         AttentionInterface.register(self.name, functools.partial(paged_attention, self))
@@ -55,7 +56,10 @@ class ModelRunner:
         return self.pool
 
     def close(self) -> None:
+        """Give the model back as it was (its own attention and rotary modules)."""
+        self.model.set_attn_implementation(self.reference_attention)
         AttentionInterface._global_mapping.pop(self.name, None)
+        unwrap(self._rotary)
         self.pool = None
 
     def forward(self, work: Sequence[Work]) -> tuple[Tensor, list[str]]:
