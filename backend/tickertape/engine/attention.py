@@ -62,15 +62,14 @@ def _eager(
 def attend_rows(
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: float, softcap: float | None
 ) -> Tensor:
-    """q [R, H, D], k/v [R, L, KV, D], mask [R, 1, 1, L] -> [R, H, D]."""
+    """q [R, H, D], k/v [R, KV, L, D], mask [R, 1, 1, L] -> [R, H, D]."""
     rows, heads, dim = q.shape
-    kv_heads = k.shape[2]
+    kv_heads = k.shape[1]
     qg = q.reshape(rows, kv_heads, heads // kv_heads, dim)  # [R, KV, G, D]
-    kk, vv = k.transpose(1, 2), v.transpose(1, 2)  # [R, KV, L, D] views
     if softcap is None:
-        out = F.scaled_dot_product_attention(qg, kk, vv, attn_mask=mask, scale=scale)
+        out = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask, scale=scale)
     else:
-        out = _eager(qg, kk, vv, mask, scale, softcap)
+        out = _eager(qg, k, v, mask, scale, softcap)
     return out.reshape(rows, heads, dim)
 
 
@@ -119,7 +118,7 @@ def paged_attention(
     layer: int = module.layer_idx  # type: ignore[assignment]
     window = layer_window(sliding_window, module)
     scale = float(scaling) if scaling is not None else query.shape[-1] ** -0.5
-    pool.write(layer, batch.slots, key[0], value[0])
+    pool.write(layer, batch.slots, key[0], value[0])  # [KV, T, D]
     heads, dim = query.shape[1], query.shape[3]
     out = query.new_empty(batch.tokens, heads, dim)  # [T, H, D]
     rows = batch.rows
@@ -134,8 +133,8 @@ def paged_attention(
             k, v = key[:, :, seg.first : end], value[:, :, seg.first : end]
         else:
             span = seg.start + seg.count
-            kg, vg = pool.gather(layer, seg.blocks[None])  # [1, nb*B, KV, D]
-            k, v = kg[:, :span].transpose(1, 2), vg[:, :span].transpose(1, 2)
+            kg, vg = pool.gather(layer, seg.blocks[None])  # [1, KV, nb*B, D]
+            k, v = kg[:, :, :span], vg[:, :, :span]
         o = attend_chunk(q, k, v, batch.segment_mask(i, window), scale, softcap)
         out[seg.first : end] = o[0].transpose(0, 1)
     return out[None], None
