@@ -90,9 +90,6 @@ class NullStore:
     async def finish_reply(self, final: ReplyFinal) -> None:
         pass
 
-    async def fail_turn(self, reply_id: str, message: str) -> None:
-        pass
-
     async def history(self, conversation_id: str, before_message_id: str) -> list[MessageRecord]:
         return []
 

@@ -2,7 +2,7 @@
 # Create .venv and install tickertape into it. Idempotent: a second run is quick.
 #   scripts/setup.sh          the server
 #   scripts/setup.sh --test   the server, the test and dev tools, and (as root) the
-#                             Debian packages the tests drive: chromium, postgresql
+#                             Debian packages the tests drive: chromium, postgresql, nginx
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,9 +29,18 @@ if [ $want_test = 1 ]; then
     missing=()
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    [ -x /usr/sbin/nginx ] || missing+=(nginx)
     if [ ${#missing[@]} -gt 0 ]; then
       echo "setup: apt-get install ${missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
+      # The tests start their own servers on free ports. Without a policy-rc.d (container
+      # images ship one), the packages' scripts would start system daemons: nginx on :80,
+      # a PostgreSQL cluster. Forbid that for this install only.
+      policy=/usr/sbin/policy-rc.d
+      if [ ! -e $policy ]; then
+        printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+      fi
       apt-get update -qq
       apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi

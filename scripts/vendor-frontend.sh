@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Fetch the front end's third-party code from the npm registry into frontend/vendor/.
+# Fetch the front end's third-party code from the npm registry into backend/tickertape/web/vendor/.
 #
 # The front end has no build step, so we vendor the upstream ESM builds byte for byte and
 # commit them. Pinned versions live here; bump a version, run this script, review the diff
-# (frontend/vendor/VERSIONS records each file's sha256), run the browser tests, commit.
+# (backend/tickertape/web/vendor/VERSIONS records each file's sha256), run the browser tests, commit.
 #
 # Needs: npm (only `npm pack`, which downloads a tarball without installing anything).
 set -euo pipefail
@@ -12,7 +12,7 @@ MARKED_VERSION="18.2.1"
 DOMPURIFY_VERSION="3.4.18"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-final_dir="$repo_root/frontend/vendor"
+final_dir="$repo_root/backend/tickertape/web/vendor"
 work_dir="$(mktemp -d)"
 trap 'rm -rf "$work_dir"' EXIT
 # Stage everything first so a failed download leaves the committed vendor dir untouched.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,12 +13,16 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
-from tickertape.chat.limits import RateLimiter
-from tickertape.chat.reply_log import ReplyHub
-from tickertape.chat.service import ChatService
+from tickertape.chat.hub import ReplyHub
+from tickertape.chat.limits import LimitsConfig, LocalLimits, RateLimiter
+from tickertape.chat.notices import LocalNoticeBus
+from tickertape.chat.service import ChatConfig, ChatService
+from tickertape.engine.types import Engine
 from tickertape.metrics import Metrics
+from tickertape.services import LoginLimiters, Services
 from tickertape.settings import Settings
 from tickertape.transport import auth_routes, health, http_api, metrics_route, ws
+from tickertape.transport.deps import services_of
 from tickertape.transport.http_errors import install_error_handlers
 from tickertape.transport.http_limits import BodySizeLimit
 from tickertape.transport.metrics_route import HttpMetrics
@@ -28,19 +32,28 @@ from tickertape.transport.request_ids import RequestIds
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(
+    settings: Settings, *, engine_factory: Callable[[Settings], Engine] | None = None
+) -> FastAPI:
+    """The app; `engine_factory` replaces the engine Settings describe (tests about the
+    transport drive a scripted engine through the real chat service this way)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _lifespan(app, engine_factory):
+            yield
+
     app = FastAPI(
         title="tickertape",
         version="0.1.0",
         description="WebSocket-first real-time LLM chat backend. The WebSocket contract "
         "lives at /ws (see docs/protocol.md); these are the HTTP routes.",
-        lifespan=_lifespan,
+        lifespan=lifespan,
     )
+    # The two things that exist before the lifespan: what it builds from, and the metrics
+    # the HTTP middleware counts into from the first request.
     app.state.settings = settings
-    app.state.engine_started = False
-    app.state.connections = set()
     app.state.metrics = Metrics()
-    app.state.handshake_limiter = RateLimiter(settings.handshakes_per_minute)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
@@ -65,13 +78,14 @@ def _include_optional_routers(app: FastAPI) -> None:
 
 
 @asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(
+    app: FastAPI, engine_factory: Callable[[Settings], Engine] | None
+) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
     from tickertape.resources import build_engine, build_store, database_readiness
 
     store = await build_store(settings)
-    app.state.store = store
-    app.state.database_ready = database_readiness(store)
     await store.purge_expired_web_sessions()
     recovered = await store.recover_interrupted()
     if recovered:
@@ -79,20 +93,48 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     local_user = None
     if settings.auth_mode == "none":
         local_user = await store.ensure_user(LOCAL_USER_NAME, "admin")
-    app.state.local_user = local_user
-    app.state.authenticator = Authenticator(settings, store, local_user)
 
-    engine = build_engine(settings)
-    app.state.engine = engine
+    engine = (engine_factory or build_engine)(settings)
     await engine.start()
-    app.state.engine_started = True
     log.info("model %s loaded", engine.model_name)
-    metrics: Metrics = app.state.metrics
     metrics.watch_engine(engine.stats)
     metrics.watch_store(store.queue_depth)
     store.observe_commits(metrics.commit_latency.observe)
-    app.state.chat_service = ChatService(
-        settings, engine, store, ReplyHub(settings.resume_retention_s), metrics
+    limits = LocalLimits(
+        LimitsConfig(
+            max_concurrent_replies=settings.max_concurrent_replies,
+            messages_per_minute=settings.messages_per_minute,
+            max_connections_per_user=settings.max_connections_per_user,
+        )
+    )
+    chat = ChatService(
+        ChatConfig(
+            system_prompt=settings.system_prompt,
+            checkpoint_interval_ms=settings.checkpoint_interval_ms,
+            checkpoint_tokens=settings.checkpoint_tokens,
+        ),
+        engine,
+        store,
+        ReplyHub(settings.resume_retention_s),
+        limits,
+        LocalNoticeBus(),
+        metrics,
+    )
+    app.state.services = Services(
+        settings=settings,
+        metrics=metrics,
+        store=store,
+        engine=engine,
+        chat=chat,
+        limits=limits,
+        authenticator=Authenticator(settings, store, local_user),
+        handshake_limiter=RateLimiter(settings.handshakes_per_minute),
+        login_limiters=LoginLimiters(
+            by_ip=RateLimiter(auth_routes.LOGIN_PER_IP_PER_MINUTE),
+            by_name=RateLimiter(auth_routes.LOGIN_PER_USERNAME_PER_MINUTE),
+        ),
+        database_ready=database_readiness(store),
+        connections=set(),
     )
     # What start-up built (model, libraries, caches) lives as long as the process. Frozen,
     # the collector never scans it again: a full collection over it took ~200 ms here, a
@@ -114,18 +156,16 @@ async def drain(app: FastAPI) -> None:
     Called before Uvicorn closes the sockets with 1012 (serve.py) and again, as a no-op
     then, from the lifespan's shutdown.
     """
-    service: ChatService | None = getattr(app.state, "chat_service", None)
-    if service is None:
+    services = services_of(app)
+    if services is None:
         return
-    settings: Settings = app.state.settings
+    timeout_s = services.settings.shutdown_timeout_s
     try:
-        async with asyncio.timeout(settings.shutdown_timeout_s):
-            await service.drain()
-            await asyncio.gather(*(conn.flushed() for conn in list(app.state.connections)))
+        async with asyncio.timeout(timeout_s):
+            await services.chat.drain()
+            await asyncio.gather(*(conn.flushed() for conn in list(services.connections)))
     except TimeoutError:
-        log.warning(
-            "shutdown: replies or sockets did not finish within %.0f s", settings.shutdown_timeout_s
-        )
+        log.warning("shutdown: replies or sockets did not finish within %.0f s", timeout_s)
 
 
 class SecurityHeaders:

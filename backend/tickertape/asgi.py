@@ -4,7 +4,9 @@
     uvicorn --factory tickertape.asgi:create_app_from_env
 
 Settings come from TICKERTAPE_* environment variables. Unlike `tickertape serve`, this does
-not apply migrations: run `tickertape migrate` once before starting workers.
+not apply migrations: run `tickertape migrate` once before starting workers. The server, not
+the app, decides whose X-Forwarded-Proto/-For to believe: gunicorn's or Uvicorn's
+`--forwarded-allow-ips` (docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
     gunicorn -k tickertape.gunicorn_worker.TickertapeWorker 'tickertape.asgi:app'
 
 Uvicorn's stock worker negotiates per-message compression, which protocol v1 forbids.
+Proxy headers are believed from gunicorn's `--forwarded-allow-ips` (env FORWARDED_ALLOW_IPS,
+loopback by default), which the base class passes on; TICKERTAPE_FORWARDED_ALLOW_IPS is for
+`tickertape serve`.
 Importing this module needs gunicorn installed; nothing else in tickertape imports it.
 """
 

@@ -46,14 +46,57 @@ class _ContextFilter(logging.Filter):
 
 
 class _ClientNoiseFilter(logging.Filter):
-    """A client's invalid UTF-8 frame is its problem, answered with close 1007: log it as a
-    one-line INFO, not an ERROR with a traceback that any client could flood the log with."""
+    """Uvicorn's lines about what a client did wrong, which any client could flood the log
+    with: demoted, and replaced where it matters by our own rate-limited lines.
+
+    - An invalid UTF-8 frame (answered with close 1007): a one-line INFO, not an ERROR with
+      a traceback.
+    - A refused handshake (403 or a denial response such as our 429): uvicorn logs one line
+      per handshake, and after a denial response also "ASGI callable returned without
+      completing handshake" at ERROR (its sans-I/O implementation never marks that path
+      complete; our app returns without accepting only after a denial). Both to DEBUG;
+      transport/ws.py logs refusals at INFO, at most once per interval.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "uvicorn.error" and record.getMessage().startswith("Invalid UTF-8"):
+        if record.name != "uvicorn.error":
+            return True
+        message = record.getMessage()
+        if message.startswith("Invalid UTF-8"):
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info, record.exc_text = None, None
+        elif message.startswith("ASGI callable returned without completing handshake") or (
+            '"WebSocket ' in message and not message.endswith("[accepted]")
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return record.levelno >= logging.getLogger().getEffectiveLevel()
         return True
+
+
+class RateLimitedLog:
+    """At most one line per `interval_s` for each key, saying how many were left out.
+
+    For events any client can cause (refused handshakes): the log stays readable and no
+    one can flood it."""
+
+    def __init__(self, logger: logging.Logger, level: int, interval_s: float) -> None:
+        self._logger = logger
+        self._level = level
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._left_out: dict[str, int] = {}
+
+    def log(self, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval_s:
+            self._left_out[key] = self._left_out.get(key, 0) + 1
+            return
+        self._last[key] = now
+        left_out = self._left_out.pop(key, 0)
+        if left_out:
+            message += f" ({left_out} more in the last {self._interval_s:.0f} s)"
+        self._logger.log(self._level, message, *args)
 
 
 class TextFormatter(logging.Formatter):

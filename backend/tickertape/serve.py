@@ -82,7 +82,11 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
-        proxy_headers=False,
+        # Scheme and client address from X-Forwarded-Proto/-For, only when the peer is a
+        # configured proxy: the Origin check, the logs and the per-IP limits then see the
+        # browser's https and address, and nobody else can claim them.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     server = _Server(config, app)
     try:

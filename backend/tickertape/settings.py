@@ -71,12 +71,23 @@ class Settings(BaseSettings):
         default_factory=list, description="extra allowed Origins, comma-separated"
     )
     secure_cookies: bool = Field(False, description="serve behind HTTPS (__Host- cookies)")
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1"],
+        description=(
+            "proxies whose X-Forwarded-Proto/-For are believed: IPs or networks, "
+            "comma-separated; '' for none, '*' for any"
+        ),
+    )
 
     # limits
     max_frame_bytes: int = Field(65536, ge=1024, description="largest WebSocket frame")
     max_content_chars: int = Field(16000, ge=1, description="largest chat message")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="largest HTTP request body")
     max_concurrent_replies: int = Field(4, ge=1, description="replies in flight per user")
+    max_connections_per_user: int = Field(16, ge=1, description="open WebSockets per user")
+    max_control_bytes: int = Field(
+        1024 * 1024, ge=65536, description="unsent control frames (pongs...) per WebSocket"
+    )
     messages_per_minute: int = Field(30, ge=1, description="chat messages per user per minute")
     handshakes_per_minute: int = Field(60, ge=1, description="WebSocket handshakes per IP/min")
     slow_client_timeout_s: float = Field(15.0, gt=0, description="disconnect a stalled reader")
@@ -96,6 +107,30 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        # Uvicorn would take a typo for a literal name that no peer ever has, or honour "*"
+        # only when it stands alone: refuse both here rather than trust the wrong peers.
+        if "*" in value:
+            if len(value) > 1:
+                raise ValueError("'*' trusts every address and cannot be combined")
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry)  # an address is a one-address network
+            except ValueError as exc:
+                detail = str(exc) if "/" in entry else "not an IP address or network"
+                raise ValueError(f"{entry!r}: {detail}") from exc
         return value
 
     @field_validator("log_level", mode="before")
@@ -121,7 +156,3 @@ class Settings(BaseSettings):
         if self.auth is not None:
             return self.auth
         return "none" if is_loopback(self.host) else "token"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

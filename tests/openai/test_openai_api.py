@@ -11,7 +11,7 @@ import pytest
 
 import openai
 from openai import AsyncOpenAI
-from tickertape.engine.types import FinishReason, SamplingParams
+from tickertape.engine.types import SamplingParams
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -23,9 +23,14 @@ USER_MSG: list[Any] = [{"role": "user", "content": "hi"}]
 @pytest.fixture
 async def client(served: Any) -> AsyncIterator[AsyncOpenAI]:
     async with AsyncOpenAI(
-        base_url=f"{served.url}/v1", api_key="test-key", max_retries=0, timeout=10
+        base_url=f"{served.url}/v1", api_key=served.key, max_retries=0, timeout=10
     ) as c:
         yield c
+
+
+def engine_id(completion_id: str) -> str:
+    """The reply id the engine saw: the completion id is `chatcmpl-<reply id>`."""
+    return completion_id.removeprefix("chatcmpl-")
 
 
 def last_params(served: Any) -> SamplingParams:
@@ -37,7 +42,7 @@ async def test_non_streaming(client: AsyncOpenAI, served: Any) -> None:
     reply = await client.chat.completions.create(model=MODEL, messages=USER_MSG)
     assert reply.object == "chat.completion"
     assert reply.id.startswith("chatcmpl-")
-    assert reply.id in served.engine.submitted
+    assert engine_id(reply.id) in served.engine.submitted
     assert reply.model == MODEL
     choice = reply.choices[0]
     assert (choice.message.role, choice.message.content) == ("assistant", REPLY)
@@ -45,7 +50,7 @@ async def test_non_streaming(client: AsyncOpenAI, served: Any) -> None:
     assert reply.usage is not None
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (4, 9)
     assert reply.usage.total_tokens == 13
-    assert served.engine.submitted[reply.id][0] == "u-1"  # the authenticated user
+    assert served.engine.submitted[engine_id(reply.id)][0] == served.user_id  # the caller
     assert last_params(served).max_tokens == 32  # the server's default_max_tokens
 
 
@@ -114,7 +119,7 @@ async def test_text_parts_and_roles(client: AsyncOpenAI, served: Any) -> None:
         {"role": "user", "content": [{"type": "text", "text": "h"}, {"type": "text", "text": "i"}]},
     ]
     reply = await client.chat.completions.create(model=MODEL, messages=messages)
-    prompt = served.engine.submitted[reply.id][2]
+    prompt = served.engine.submitted[engine_id(reply.id)][2]
     assert [(m.role, m.content) for m in prompt.messages] == [("system", "be nice"), ("user", "hi")]
 
 
@@ -231,7 +236,7 @@ async def test_disconnect_while_waiting_stops_generation(served: Any) -> None:
         request = asyncio.create_task(
             http.post(
                 "/v1/chat/completions",
-                headers={"Authorization": "Bearer test-key"},
+                headers={"Authorization": f"Bearer {served.key}"},
                 json={"model": MODEL, "messages": [{"role": "user", "content": "forever"}]},
             )
         )
@@ -243,18 +248,22 @@ async def test_disconnect_while_waiting_stops_generation(served: Any) -> None:
     await asyncio.wait_for(served.engine.stops[reply_id].wait(), 10)
 
 
-async def test_store_goes_through_the_seam(client: AsyncOpenAI, served: Any) -> None:
+async def test_store_true_keeps_the_exchange_as_a_conversation(
+    client: AsyncOpenAI, served: Any
+) -> None:
     await client.chat.completions.create(model=MODEL, messages=USER_MSG)
-    assert served.chat_service.exchanges == []
     await client.chat.completions.create(model=MODEL, messages=USER_MSG, store=True)
     stream = await client.chat.completions.create(
         model=MODEL, messages=USER_MSG, store=True, stream=True
     )
     async for _ in stream:
         pass
-    assert len(served.chat_service.exchanges) == 2
-    for user, messages, text, result in served.chat_service.exchanges:
-        assert user.id == "u-1"
-        assert [(m.role, m.content) for m in messages] == [("user", "hi")]
-        assert text == REPLY
-        assert result.finish_reason is FinishReason.STOP
+    async with httpx.AsyncClient(
+        base_url=served.url, headers={"Authorization": f"Bearer {served.key}"}
+    ) as http:
+        listing = (await http.get("/api/conversations")).json()
+        assert len(listing["items"]) == 2  # the unstored completion left nothing
+        for item in listing["items"]:
+            transcript = (await http.get(f"/api/conversations/{item['id']}")).json()
+            messages = [(m["role"], m["content"], m["status"]) for m in transcript["messages"]]
+            assert messages == [("user", "hi", "complete"), ("assistant", REPLY, "complete")]

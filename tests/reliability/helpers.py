@@ -22,6 +22,8 @@ RELAXED_LIMITS = (
     "1000000",
     "--max-waiting",
     "10000",
+    "--max-connections-per-user",
+    "1000000",
 )
 
 

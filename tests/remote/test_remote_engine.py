@@ -9,21 +9,19 @@ from typing import Any
 
 import pytest
 
+from tests.support.sink import CollectingSink
 from tickertape.engine.remote import RemoteEngine
 from tickertape.engine.remote_sse import SSEDecoder
-from tickertape.engine.remote_stream import ReplyCollector
+from tickertape.engine.remote_stream import RemoteReply
 from tickertape.engine.types import (
     ChatMessage,
     EngineOverloaded,
     EngineUnavailable,
-    FinishEvent,
     FinishReason,
     GenerationResult,
     PromptTooLong,
-    QueuedEvent,
+    ReplyUpdate,
     SamplingParams,
-    StreamEvent,
-    TextEvent,
     Timing,
     Usage,
 )
@@ -34,16 +32,17 @@ CONTEXT = 4096  # its max_model_len
 pytestmark = pytest.mark.timeout(20)
 
 
-async def collect(stream: Any) -> tuple[list[StreamEvent], str, GenerationResult]:
-    events: list[StreamEvent] = []
+async def finished(sink: CollectingSink) -> GenerationResult:
     async with asyncio.timeout(10):
-        async for event in stream:
-            events.append(event)
-    text = "".join(e.text for e in events if isinstance(e, TextEvent))
-    finish = events[-1]
-    assert isinstance(finish, FinishEvent)
-    assert sum(isinstance(e, FinishEvent) for e in events) == 1
-    return events, text, finish.result
+        return await sink.finished()
+
+
+async def submit(engine: RemoteEngine, reply_id: str, content: str) -> CollectingSink:
+    params = SamplingParams()
+    prompt = await engine.prepare([ChatMessage("user", content)], params)
+    sink = CollectingSink()
+    engine.submit(reply_id, "u1", prompt, params, sink)
+    return sink
 
 
 async def ask(
@@ -51,8 +50,10 @@ async def ask(
 ) -> tuple[str, GenerationResult]:
     params = params or SamplingParams()
     prompt = await engine.prepare([ChatMessage("user", content)], params)
-    _, text, result = await collect(engine.submit(uuid.uuid4().hex, "u1", prompt, params))
-    return text, result
+    sink = CollectingSink()
+    engine.submit(uuid.uuid4().hex, "u1", prompt, params, sink)
+    result = await finished(sink)
+    return sink.text, result
 
 
 async def test_discovers_model_and_context(engine: RemoteEngine, upstream: Any) -> None:
@@ -119,24 +120,20 @@ async def test_fault_then_next_request_works(
 
 async def test_retry_after(engine: RemoteEngine) -> None:
     _, result = await ask(engine, "429")
-    assert getattr(result, "retry_after_ms", None) == 2000
+    assert result.retry_after_ms == 2000
     _, result = await ask(engine, "429bare")
-    assert getattr(result, "retry_after_ms", None) == 1000  # the contract always gives one
+    assert result.retry_after_ms == 1000  # the contract always gives one
     _, result = await ask(engine, "503")
-    assert (result.error_code, getattr(result, "retry_after_ms", None)) == ("overloaded", 3000)
+    assert (result.error_code, result.retry_after_ms) == ("overloaded", 3000)
 
 
 async def test_stop_closes_upstream_stream(engine: RemoteEngine, upstream: Any) -> None:
-    params = SamplingParams()
-    prompt = await engine.prepare([ChatMessage("user", "endless")], params)
-    stream = engine.submit("r-stop", "u1", prompt, params)
-    events = aiter(stream)
-    first = await asyncio.wait_for(anext(events), 5)
-    assert isinstance(first, TextEvent)
+    sink = await submit(engine, "r-stop", "endless")
+    assert await asyncio.wait_for(sink.wait_for_text(), 5)
     engine.stop("r-stop")
-    _rest, text, result = await collect(events)
+    result = await finished(sink)
     assert result.finish_reason is FinishReason.STOPPED
-    assert first.text + text == "Hello"
+    assert sink.text == "Hello"
     await asyncio.wait_for(upstream.disconnected.wait(), 5)
     assert (await ask(engine, "normal"))[0] == "Hello world"
     engine.stop("r-stop")  # a finished reply: nothing happens
@@ -146,23 +143,20 @@ async def test_concurrency_limit_queues(upstream: Any) -> None:
     engine = RemoteEngine(upstream.url, MODEL, timeout_s=5.0, max_concurrency=1, max_waiting=1)
     await engine.start()
     try:
-        params = SamplingParams()
-        prompt = await engine.prepare([ChatMessage("user", "hold")], params)
-        first = engine.submit("a", "u1", prompt, params)
-        second = engine.submit("b", "u1", prompt, params)
+        first = await submit(engine, "a", "hold")
+        second = await submit(engine, "b", "hold")
+        prompt = await engine.prepare([ChatMessage("user", "hold")], SamplingParams())
         with pytest.raises(EngineOverloaded):
-            engine.submit("c", "u1", prompt, params)
-        first_events = aiter(first)
-        assert isinstance(await asyncio.wait_for(anext(first_events), 5), TextEvent)
-        second_events = aiter(second)
-        assert await asyncio.wait_for(anext(second_events), 5) == QueuedEvent(0)
+            engine.submit("c", "u1", prompt, SamplingParams(), CollectingSink())
+        assert await asyncio.wait_for(first.wait_for_text(), 5) == "Hel"
+        assert second.updates == [ReplyUpdate(queued=0)]
         assert engine.stats().waiting == 1
         assert engine.stats().running == 1
         upstream.release.set()
-        _, text_a, result_a = await collect(first_events)
-        _, text_b, result_b = await collect(second_events)
+        result_a, result_b = await finished(first), await finished(second)
         assert (result_a.finish_reason, result_b.finish_reason) == (FinishReason.STOP,) * 2
-        assert "Hel" + text_a == text_b == "Hello"
+        assert first.text == second.text == "Hello"
+        assert second.updates[0] == ReplyUpdate(queued=0)
         assert result_b.timing.queued_ms > 0
     finally:
         await engine.close()
@@ -171,17 +165,16 @@ async def test_concurrency_limit_queues(upstream: Any) -> None:
 async def test_close_stops_in_flight_replies(upstream: Any) -> None:
     engine = RemoteEngine(upstream.url, MODEL, timeout_s=5.0)
     await engine.start()
-    params = SamplingParams()
-    prompt = await engine.prepare([ChatMessage("user", "endless")], params)
-    events = aiter(engine.submit("r1", "u1", prompt, params))
-    assert isinstance(await asyncio.wait_for(anext(events), 5), TextEvent)
+    sink = await submit(engine, "r1", "endless")
+    assert await asyncio.wait_for(sink.wait_for_text(), 5)
     await engine.close()
-    _, _, result = await collect(events)
+    result = await finished(sink)
     assert result.finish_reason is FinishReason.STOPPED
     assert not engine.alive
     await asyncio.wait_for(upstream.disconnected.wait(), 5)
+    prompt = await engine.prepare([ChatMessage("user", "endless")], SamplingParams())
     with pytest.raises(EngineUnavailable):
-        engine.submit("r2", "u1", prompt, params)
+        engine.submit("r2", "u1", prompt, SamplingParams(), CollectingSink())
 
 
 async def test_upstream_auth_failure_is_fatal(engine: RemoteEngine) -> None:
@@ -206,7 +199,7 @@ async def test_upstream_going_away_is_overloaded(upstream: Any) -> None:
         await upstream.close()
         text, result = await ask(engine, "normal")
         assert (text, result.error_code) == ("", "overloaded")
-        assert getattr(result, "retry_after_ms", None)
+        assert result.retry_after_ms
     finally:
         await engine.close()
 
@@ -239,16 +232,23 @@ async def test_unknown_context_leaves_truncation_upstream(upstream: Any) -> None
         await engine.close()
 
 
-async def test_collector_merges_text_for_a_slow_reader() -> None:
-    collector = ReplyCollector("r1")
-    for piece in ["a", "b", "c"]:
-        collector.push(piece)
-    result = GenerationResult(FinishReason.STOP, Usage(1, 3), Timing())
-    collector.finish(result)
-    collector.push("late")  # after the finish: dropped
-    assert not collector.finish(result)
-    events = [event async for event in collector]
-    assert events == [TextEvent("abc"), FinishEvent(result)]
+async def test_remote_reply_delivers_one_result_and_nothing_after() -> None:
+    sink = CollectingSink()
+    reply = RemoteReply("r1", sink)
+    reply.queued(0)
+    for piece in ["a", "b"]:
+        reply.push(piece)
+    reply.queued(3)  # text has started: a queue position is stale
+    result = GenerationResult(FinishReason.STOP, Usage(1, 2), Timing())
+    assert reply.finish(result)
+    reply.push("late")  # after the finish: dropped
+    assert not reply.finish(result)
+    assert sink.updates == [
+        ReplyUpdate(queued=0),
+        ReplyUpdate(text="a"),
+        ReplyUpdate(text="b"),
+        ReplyUpdate(result=result),
+    ]
 
 
 def test_sse_decoder_follows_the_spec() -> None:

@@ -55,3 +55,17 @@ def test_a_rebound_name_gets_nothing(open_server: ServerProcess) -> None:
         assert http.get("/api/admin/conversations").status_code == 401
     assert ws_handshake_status(port, rebound, origin=f"http://{rebound}") == 403
     assert ws_handshake_status(port, rebound) == 403
+
+
+def test_a_visitor_behind_a_trusted_proxy_is_not_the_local_admin(
+    open_server: ServerProcess,
+) -> None:
+    # nginx on this machine (a trusted proxy by default) forwards a visitor who reached it
+    # by IP address: the Host is an IP literal, the real client is not on loopback.
+    port = open_server.port
+    forwarded = {"Host": f"127.0.0.1:{port}", "X-Forwarded-For": "203.0.113.7"}
+    with httpx.Client(base_url=open_server.base_url, headers=forwarded) as http:
+        assert http.get("/api/auth/me").status_code == 401
+        assert http.get("/api/conversations").status_code == 401
+    with httpx.Client(base_url=open_server.base_url) as http:  # this machine still is
+        assert http.get("/api/auth/me").status_code == 200

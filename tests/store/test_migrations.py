@@ -17,6 +17,8 @@ from tickertape.store.models import Base
 from tickertape.store.sql_store import SqlStore
 
 TABLES = {"users", "api_tokens", "web_sessions", "audit_log", "conversations", "messages"}
+# Every revision, oldest first: a new migration is added here too.
+REVISIONS = ["0001_initial", "0002_reply_error_code"]
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -31,7 +33,7 @@ def _tables(connection: Connection) -> set[str]:
 async def test_models_and_migrations_agree(db_url: str) -> None:
     lines: list[str] = []
     await upgrade_to_head(db_url, lines.append)  # from inside the running event loop
-    assert len(lines) == 1
+    assert [line.split(":")[0] for line in lines] == [f"applying {r}" for r in REVISIONS]
     assert lines[0].startswith("applying 0001_initial: initial schema ... ok (")
     engine = create_engine(db_url)
     try:
@@ -49,7 +51,7 @@ async def test_upgrade_downgrade_upgrade(db_url: str) -> None:
         lines: list[str] = []
         await upgrade_to_head(db_url, lines.append)
         await upgrade_to_head(db_url, lines.append)  # at head already: nothing applied
-        assert len(lines) == 1
+        assert len(lines) == len(REVISIONS)
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) >= TABLES
         await downgrade(db_url, "base", lines.append)

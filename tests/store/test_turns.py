@@ -11,7 +11,7 @@ from tests.store.helpers import count_commits, final
 from tickertape.store.errors import BadRequest, StoreClosed
 from tickertape.store.sql_store import SqlStore
 from tickertape.store.turns import derive_title
-from tickertape.store.types import Conflict, NotFound, TurnRecord
+from tickertape.store.types import Conflict, NotFound, ReplyFinal, TurnRecord
 
 
 async def test_start_turn_creates_conversation_and_streaming_reply(store: SqlStore) -> None:
@@ -242,17 +242,30 @@ async def test_a_failing_op_does_not_fail_its_batch(store: SqlStore) -> None:
     assert await store.get_user_by_name("carol") is not None
 
 
-async def test_fail_turn_and_unknown_reply(store: SqlStore) -> None:
+async def test_failed_reply_keeps_its_reason_and_unknown_reply(store: SqlStore) -> None:
     alice = await store.ensure_user("alice", "user")
     turn = await store.start_turn(alice.id, "a1", "hi", None, {})
-    await store.fail_turn(turn.reply_id, "engine unavailable")
+    failed = ReplyFinal(
+        turn.reply_id,
+        "",
+        0,
+        "error",
+        "error",
+        {},
+        {},
+        error_code="overloaded",
+        error_message="the generation queue is full",
+    )
+    await store.finish_reply(failed)
     reply = await store.get_message(turn.reply_id)
     assert reply is not None
     assert (reply.status, reply.finish_reason) == ("error", "error")
+    assert (reply.error_code, reply.error_message) == (
+        "overloaded",
+        "the generation queue is full",
+    )
     with pytest.raises(NotFound):
         await store.finish_reply(final("f" * 32, "x", 1))
-    with pytest.raises(NotFound):
-        await store.fail_turn("f" * 32, "x")
 
 
 async def test_rename_and_delete(store: SqlStore) -> None:

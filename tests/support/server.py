@@ -35,6 +35,9 @@ class ServerProcess:
     env: dict[str, str]
     port: int
     module: str = "tickertape"  # what `python -m` runs (benchmarks swap in a wrapper)
+    # Instead of `python -m <module>`, e.g. the `tickertape` script of another venv.
+    command: list[str] | None = None
+    cwd: Path | None = None
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     _events: queue.Queue[str | None] = field(default_factory=queue.Queue)
@@ -49,9 +52,11 @@ class ServerProcess:
 
     def start(self) -> None:
         self._events = queue.Queue()
+        program = self.command or [sys.executable, "-m", self.module]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "serve", *self.args],
+            [*program, "serve", *self.args],
             env=self.env,
+            cwd=self.cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -47,6 +47,13 @@ def _hostname(host_header: str) -> str | None:
         return None
 
 
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_ip_literal(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -116,9 +123,16 @@ class Authenticator:
         return session.user
 
     def host_allowed(self, conn: HTTPConnection) -> bool:
-        """Against DNS rebinding in mode `none`: a page on evil.example whose name was
-        re-pointed at 127.0.0.1 is same-origin with itself, so the Origin check passes;
-        its requests still carry `Host: evil.example`. IP literals cannot be rebound."""
+        """Mode `none` serves this machine only.
+
+        The client must be on loopback: behind a reverse proxy (whose forwarded client
+        address we believe), a visitor reaching the proxy must not become the local admin.
+        And against DNS rebinding: a page on evil.example whose name was re-pointed at
+        127.0.0.1 is same-origin with itself, so the Origin check passes; its requests
+        still carry `Host: evil.example`. IP literals cannot be rebound."""
+        client = conn.client.host if conn.client else ""
+        if not _is_loopback_address(client):
+            return False
         name = _hostname(conn.headers.get("host", ""))
         if name is None:
             return False
@@ -140,5 +154,8 @@ class Authenticator:
         if origin in self._allowed:
             return True
         host = conn.headers.get("host", "").lower()
+        # The scheme the client used: behind TLS termination, Uvicorn's proxy-headers
+        # middleware has set it from X-Forwarded-Proto, and only when the peer is a proxy
+        # in --forwarded-allow-ips (serve.py); anyone else's claim never reaches this.
         own_scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
         return bool(host) and origin == f"{own_scheme}://{host}"

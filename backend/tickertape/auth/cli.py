@@ -17,6 +17,7 @@ from tickertape.auth.accounts import AccountStore
 from tickertape.auth.authenticator import hash_token
 from tickertape.auth.credentials import check_new_password, hash_password, new_api_token
 from tickertape.settings import Settings
+from tickertape.settings_flags import add_settings_flags
 from tickertape.store.errors import BadRequest, Conflict, NotFound, StoreError
 from tickertape.store.records import UserAccount
 
@@ -30,8 +31,6 @@ class UsageError(Exception):
 
 
 def add_user_commands(parser: argparse.ArgumentParser) -> None:
-    from tickertape.cli import add_settings_flags  # the settings flags work after the verb too
-
     verbs = parser.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
     create = verbs.add_parser("create", help="create a user and print its first API token")
     create.add_argument("name")

@@ -1,18 +1,38 @@
-"""The in-memory frame log of one reply, shared by every connection that follows it.
+"""The in-memory frame log of one reply, shared by every reader that follows it.
 
-Frames are sealed lazily: generated text collects in an open tail, and the tail becomes
-frame `seq = n + 1` only when a reader asks for the next frame (or a checkpoint needs a
-seq). A reader that keeps up gets one frame per engine step; a reader that lags gets the
-tokens generated meanwhile in one frame. Seq numbers stay reply-wide, so `resume` works on
-any connection, and on one connection they never gap or repeat.
+Every entry point renders this one log: WebSocket `token` frames, SSE chunks of the OpenAI
+API and Responses events are views of the same frames, so `seq` means the same thing to
+every reader and `resume` works on any connection.
+
+Frames are sealed lazily: output collects in an open tail, and the tail becomes frame
+`seq = n + 1` only when a reader asks for the next frame (or a checkpoint needs a seq). A
+reader that keeps up gets one frame per engine step; a reader that lags gets what was
+generated meanwhile in one frame. A frame has a kind ("text" today); output of another
+kind seals the tail first, so one frame never mixes kinds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+TEXT = "text"  # the reply's answer text: WebSocket `token` frames
+
+
+@dataclass(frozen=True, slots=True)
+class LogFrame:
+    seq: int
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyError:
+    """Why a reply failed, in words a person can act on (`end.error`)."""
+
+    code: str
+    message: str
+    retry_after_ms: int | None = None  # for codes a client may retry later (overloaded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,33 +42,45 @@ class ReplyEnd:
     status: str
     usage: dict[str, int]
     timing: dict[str, float]
+    error: ReplyError | None = None
 
 
 class ReplyLog:
-    def __init__(self, reply_id: str, user_id: str, conversation_id: str, on_disconnect: str):
+    def __init__(
+        self,
+        reply_id: str,
+        user_id: str,
+        conversation_id: str | None,
+        on_disconnect: str = "continue",
+    ) -> None:
         self.reply_id = reply_id
         self.user_id = user_id
-        self.conversation_id = conversation_id
+        self.conversation_id = conversation_id  # None for a reply that is not stored
         self.on_disconnect = on_disconnect
-        self.frames: list[str] = []
-        self.tail = ""
+        self.frames: list[LogFrame] = []
         self.queue_position: int | None = None
         self.end: ReplyEnd | None = None
-        self.finished_at: float | None = None
         self.stop_requested_at: float | None = None
-        self.coalesced_frames = 0  # frames that carry more than one engine event's text
-        self._tail_events = 0
+        self.coalesced_frames = 0  # frames that carry more than one engine step's output
+        self._tail: list[str] = []
+        self._tail_kind = TEXT
         self._listeners: set[Callable[[], None]] = set()
 
-    # writer side (the reply's pump task)
+    # writer side (the reply's run, on the event loop)
 
-    def append(self, text: str) -> None:
-        if text:
-            self.tail += text
-            self._tail_events += 1
-            self._notify()
+    def append(self, text: str, kind: str = TEXT) -> None:
+        if not text or self.end is not None:
+            return
+        if self._tail and kind != self._tail_kind:
+            self.seal()
+        self._tail_kind = kind
+        self._tail.append(text)
+        self.queue_position = None  # output has started: a queue position is stale
+        self._notify()
 
-    def set_queue_position(self, position: int | None) -> None:
+    def set_queue_position(self, position: int) -> None:
+        if self.frames or self._tail or self.end is not None:
+            return  # output has started: positions arriving late mean nothing
         if position != self.queue_position:
             self.queue_position = position
             self._notify()
@@ -57,31 +89,35 @@ class ReplyLog:
         self.seal()
         self.end = end
         self.queue_position = None
-        self.finished_at = time.monotonic()
         self._notify()
 
     # shared
 
+    @property
+    def has_tail(self) -> bool:
+        return bool(self._tail)
+
     def seal(self) -> int:
         """Close the open tail into a frame; return the last seq."""
-        if self.tail:
-            self.frames.append(self.tail)
-            self.tail = ""
-            if self._tail_events > 1:
+        if self._tail:
+            text = "".join(self._tail)
+            if len(self._tail) > 1:
                 self.coalesced_frames += 1
-            self._tail_events = 0
+            self._tail.clear()
+            self.frames.append(LogFrame(len(self.frames) + 1, self._tail_kind, text))
         return len(self.frames)
 
     @property
     def sealed_seq(self) -> int:
         return len(self.frames)
 
-    def text_through(self, seq: int) -> str:
-        return "".join(self.frames[:seq])
+    def text_through(self, seq: int, kind: str = TEXT) -> str:
+        """The reply's text of one kind in frames 1..seq (a snapshot's `text`)."""
+        return "".join(f.text for f in self.frames[:seq] if f.kind == kind)
 
-    # reader side (connections)
+    # reader side
 
-    def frame(self, seq: int) -> str | None:
+    def frame(self, seq: int) -> LogFrame | None:
         """Frame `seq` (1-based), sealing the tail if the reader has caught up."""
         if seq == len(self.frames) + 1:
             self.seal()
@@ -103,35 +139,3 @@ class ReplyLog:
     def _notify(self) -> None:
         for wake in list(self._listeners):
             wake()
-
-
-class ReplyHub:
-    """Every reply still streaming, and finished ones for `retention_s` (for resume)."""
-
-    def __init__(self, retention_s: float) -> None:
-        self._retention_s = retention_s
-        self._logs: dict[str, ReplyLog] = {}
-
-    def create(
-        self, reply_id: str, user_id: str, conversation_id: str, on_disconnect: str
-    ) -> ReplyLog:
-        log = ReplyLog(reply_id, user_id, conversation_id, on_disconnect)
-        self._logs[reply_id] = log
-        return log
-
-    def get(self, reply_id: str) -> ReplyLog | None:
-        return self._logs.get(reply_id)
-
-    def finished(self, log: ReplyLog) -> None:
-        """Keep a finished log for resumes for a while, then fall back to snapshots."""
-        asyncio.get_running_loop().call_later(self._retention_s, self._forget, log)
-
-    def _forget(self, log: ReplyLog) -> None:
-        if self._logs.get(log.reply_id) is log:
-            del self._logs[log.reply_id]
-
-    def in_flight(self, user_id: str) -> int:
-        return sum(1 for log in self._logs.values() if log.user_id == user_id and log.end is None)
-
-    def streaming(self) -> list[ReplyLog]:
-        return [log for log in self._logs.values() if log.end is None]

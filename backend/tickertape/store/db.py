@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,7 +148,3 @@ def _one_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc) or type(exc).__name__
     return " ".join(text.split())[:300]
-
-
-def database_url_from_env(default: str = DEFAULT_DATABASE_URL) -> str:
-    return os.environ.get("TICKERTAPE_DATABASE_URL", default)

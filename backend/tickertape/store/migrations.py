@@ -1,8 +1,11 @@
 """Run Alembic from the app: `upgrade_to_head` at startup / in the CLI, `is_at_head` for /readyz.
 
 Alembic runs on a connection the app opens (`config.attributes["connection"]`), inside
-`AsyncConnection.run_sync`, so this works from a running event loop (alembic/env.py only
-calls asyncio.run when the `alembic` command line drives it).
+`AsyncConnection.run_sync`, so this works from a running event loop (the scripts' env.py
+only calls asyncio.run when the `alembic` command line drives it).
+
+The scripts (env.py, versions/) are package data in `tickertape/store/alembic/`, next to this
+module, so an installed wheel migrates without a source checkout or an alembic.ini.
 """
 
 from __future__ import annotations
@@ -22,20 +25,22 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import tickertape
 from tickertape.store.db import check_connection, create_engine
 from tickertape.store.errors import DatabaseUnavailable, StoreError
 
 Progress = Callable[[str], None]
 
 
+SCRIPTS_DIR = Path(__file__).resolve().parent / "alembic"
+
+
 def alembic_dir(override: str | Path | None = None) -> Path:
-    """`override`, else env TICKERTAPE_ALEMBIC_DIR, else <repo>/alembic."""
+    """`override`, else env TICKERTAPE_ALEMBIC_DIR, else the scripts shipped in the package."""
     if override is not None:
         return Path(override)
     if env := os.environ.get("TICKERTAPE_ALEMBIC_DIR"):
         return Path(env)
-    return Path(tickertape.__file__).resolve().parents[2] / "alembic"
+    return SCRIPTS_DIR
 
 
 def make_config(

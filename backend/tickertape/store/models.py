@@ -1,4 +1,4 @@
-"""ORM models: the schema that Alembic migrates (alembic/versions). SQLite and PostgreSQL.
+"""ORM models: the schema that Alembic migrates (store/alembic/versions). SQLite and PostgreSQL.
 
 IDs are uuid4 hex strings (32 chars). Ordering never relies on them except as a tie-break:
 messages are ordered by `ordinal` (0, 1, 2, ... per conversation), conversations by
@@ -161,6 +161,7 @@ class Message(Base):
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     timing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why a reply failed, in words
+    error_code: Mapped[str | None] = mapped_column(String(32))  # a contract error code
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -68,6 +68,8 @@ def to_message(m: Message) -> MessageRecord:
         usage=m.usage,
         timing=m.timing,
         user_id=m.user_id,
+        error_code=m.error_code,
+        error_message=m.error,
     )
 
 

@@ -160,10 +160,6 @@ class SqlStore:
         self._checkpoints.pop(final.reply_id, None)
         await self._writer.submit(lambda s: turns.finish_reply(s, final))
 
-    async def fail_turn(self, reply_id: str, message: str) -> None:
-        self._checkpoints.pop(reply_id, None)
-        await self._writer.submit(lambda s: turns.fail_turn(s, reply_id, message))
-
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None:
         await self._writer.submit(
             lambda s: turns.rename_conversation(s, conversation_id, user_id, title)

@@ -184,6 +184,8 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
             finish_reason=final.finish_reason,
             usage=dict(final.usage),
             timing=dict(final.timing),
+            error_code=final.error_code,
+            error=final.error_message,
             updated_at=now,
         )
         .returning(Message.conversation_id)
@@ -193,16 +195,6 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
     session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
     )
-
-
-def fail_turn(session: Session, reply_id: str, message: str) -> None:
-    result = session.execute(
-        update(Message)
-        .where(Message.id == reply_id, Message.role == "assistant")
-        .values(status="error", finish_reason="error", error=message, updated_at=utcnow())
-    )
-    if _rowcount(result) == 0:
-        raise NotFound(f"reply {reply_id} not found")
 
 
 def recover_interrupted(session: Session) -> int:

@@ -57,6 +57,8 @@ class MessageRecord:
     usage: dict[str, int] | None
     timing: dict[str, float] | None
     user_id: str
+    error_code: str | None = None  # why a failed reply failed (status `error`)
+    error_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,8 @@ class ReplyFinal:
     finish_reason: str
     usage: dict[str, int]
     timing: dict[str, float]
+    error_code: str | None = None  # status `error`: why, as a contract code and in words
+    error_message: str | None = None
 
 
 class Store(Protocol):
@@ -132,9 +136,6 @@ class Store(Protocol):
 
     async def finish_reply(self, final: ReplyFinal) -> None:
         """Commit the final state of a reply; returns once it is durable."""
-
-    async def fail_turn(self, reply_id: str, message: str) -> None:
-        """Mark a reply `error` when its generation could not even start."""
 
     # reads
     async def history(self, conversation_id: str, before_message_id: str) -> list[MessageRecord]:

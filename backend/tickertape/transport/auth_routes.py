@@ -6,7 +6,6 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from starlette.datastructures import State
 
 from tickertape.auth.accounts import AccountStore
 from tickertape.auth.authenticator import CSRF_HEADER, Authenticator
@@ -26,13 +25,14 @@ from tickertape.auth.sessions import (
     open_session,
     set_session_cookie,
 )
-from tickertape.chat.limits import RateLimiter
+from tickertape.services import Services
 from tickertape.store.errors import BadRequest
 from tickertape.store.types import UserRecord
-from tickertape.transport.deps import AdminDep, UserDep, get_authenticator, get_settings
+from tickertape.transport.deps import AdminDep, ServicesDep, StoreDep, UserDep
+from tickertape.transport.strict_json import StrictJsonRoute
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=StrictJsonRoute)
 
 # Attempts per minute. Password guessing is the threat: per username stops a slow attack
 # on one account from many addresses, per IP stops one address spraying many accounts.
@@ -41,31 +41,12 @@ LOGIN_PER_USERNAME_PER_MINUTE = 10
 _BAD_LOGIN = "wrong username, password or token"
 
 
-def _login_limiters(state: State) -> tuple[RateLimiter, RateLimiter]:
-    # Created on first use, so that app.py needs no wiring beyond include_router.
-    limiters: tuple[RateLimiter, RateLimiter] | None = getattr(state, "login_limiters", None)
-    if limiters is None:
-        limiters = (
-            RateLimiter(LOGIN_PER_IP_PER_MINUTE),
-            RateLimiter(LOGIN_PER_USERNAME_PER_MINUTE),
-        )
-        state.login_limiters = limiters
-    return limiters
-
-
-def _accounts(request: Request) -> AccountStore:
-    store = request.app.state.store
-    if not isinstance(store, AccountStore):
-        raise HTTPException(status_code=503, detail="accounts are not available")
-    return store
-
-
-def _throttle(request: Request, body: LoginIn) -> None:
-    by_ip, by_name = _login_limiters(request.app.state)
+def _throttle(services: Services, request: Request, body: LoginIn) -> None:
+    limiters = services.login_limiters
     client_ip = request.client.host if request.client else "unknown"
-    wait_ms = by_ip.take(client_ip)
+    wait_ms = limiters.by_ip.take(client_ip)
     if wait_ms is None and isinstance(body, PasswordLogin):
-        wait_ms = by_name.take(body.username.lower())
+        wait_ms = limiters.by_name.take(body.username.lower())
     if wait_ms is not None:
         log.info("login attempts throttled for %s", client_ip)
         raise HTTPException(
@@ -97,10 +78,12 @@ def _user_out(user: UserRecord) -> UserOut:
     responses=error_responses(400, 401, 429, 503),
     summary="Web login: sets an HttpOnly session cookie, returns the CSRF token",
 )
-async def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
-    _throttle(request, body)
-    store = _accounts(request)
-    auth = get_authenticator(request)
+async def login(
+    body: LoginIn, request: Request, response: Response, services: ServicesDep
+) -> SessionOut:
+    _throttle(services, request, body)
+    store = services.store
+    auth = services.authenticator
     user = await _check_credentials(store, auth, body)
     if user is None:
         # The address only: a username field sometimes holds a mistyped password.
@@ -114,7 +97,7 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
         await close_session(store, old_cookie)  # no session fixation: always a fresh id
     session = await open_session(store, user.id)
     set_session_cookie(
-        response, auth.cookie_name, session.cookie_value, get_settings(request).secure_cookies
+        response, auth.cookie_name, session.cookie_value, services.settings.secure_cookies
     )
     await store.add_audit(
         user.id, "login", "password" if isinstance(body, PasswordLogin) else "token"
@@ -128,8 +111,8 @@ async def login(body: LoginIn, request: Request, response: Response) -> SessionO
     responses=error_responses(403),
     summary="End the cookie session (idempotent)",
 )
-async def logout(request: Request) -> Response:
-    auth = get_authenticator(request)
+async def logout(request: Request, services: ServicesDep) -> Response:
+    auth = services.authenticator
     response = Response(status_code=204)
     cookie = request.cookies.get(auth.cookie_name)
     session = await auth.session_for_cookie(request)
@@ -138,8 +121,8 @@ async def logout(request: Request) -> Response:
         presented = request.headers.get(CSRF_HEADER, "")
         if not presented or not digests_match(presented, session.csrf_hash):
             raise HTTPException(status_code=403, detail="missing or wrong X-CSRF-Token")
-        await close_session(_accounts(request), cookie)
-    clear_session_cookie(response, auth.cookie_name, get_settings(request).secure_cookies)
+        await close_session(services.store, cookie)
+    clear_session_cookie(response, auth.cookie_name, services.settings.secure_cookies)
     return response
 
 
@@ -148,8 +131,8 @@ async def logout(request: Request) -> Response:
     responses=error_responses(401),
     summary="The caller, and the CSRF token of its cookie session (after a page reload)",
 )
-async def me(user: UserDep, request: Request) -> SessionOut:
-    auth = get_authenticator(request)
+async def me(user: UserDep, request: Request, services: ServicesDep) -> SessionOut:
+    auth = services.authenticator
     csrf = None
     if "authorization" not in request.headers and auth.mode != "none":
         csrf = auth.csrf_token(request)
@@ -163,12 +146,12 @@ async def me(user: UserDep, request: Request) -> SessionOut:
 )
 async def audit_log(
     admin: AdminDep,
-    request: Request,
+    store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> AuditPageOut:
     try:
-        page = await _accounts(request).list_audit(limit, cursor or None)
+        page = await store.list_audit(limit, cursor or None)
     except BadRequest as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     items = [

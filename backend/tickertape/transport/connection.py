@@ -1,9 +1,11 @@
 """One WebSocket connection's outbound side: a single sender task, never the batch's problem.
 
-Control frames wait in a small bounded queue; reply frames are not queued at all: each
-followed reply is a cursor into its shared ReplyLog, read when the socket can take more.
-A reader that lags therefore costs no memory per frame and gets coalesced frames, and a
-reader that takes nothing for `slow_client_timeout_s` is cut off.
+Control frames (hello, accepted, errors, pongs) wait in a queue bounded in BYTES; reply
+frames are not queued at all: each followed reply is a cursor into its shared ReplyLog,
+read when the socket can take more. A reader that lags therefore costs no memory per
+frame and gets coalesced frames; a reader that takes nothing for `send_timeout_s` is cut
+off, and a client that makes us queue more control bytes than the cap (pings faster than
+it reads the pongs) is closed at once.
 """
 
 from __future__ import annotations
@@ -11,65 +13,65 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket
 
-from tickertape.chat.reply_log import ReplyLog
+from tickertape.chat.log_reader import LogCursor, Queued
+from tickertape.chat.reply_log import LogFrame, ReplyLog
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
 from tickertape.transport import frames
 
 log = logging.getLogger(__name__)
 
-MAX_CONTROL_FRAMES = 256
-
 
 class SlowClient(Exception):
     pass
 
 
-class Follow:
-    """A connection's cursor into one reply."""
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    send_timeout_s: float  # slow_client_timeout_s
+    max_control_bytes: int  # unsent control frames one connection may hold
 
-    def __init__(self, reply_log: ReplyLog, last_seq: int) -> None:
-        self.log = reply_log
-        self.next_seq = last_seq + 1
-        self.sent_position: int | None = None
-        self.done = False
 
-    def next_frame(self) -> dict[str, Any] | None:
-        reply = self.log
-        position = reply.queue_position
-        if position is not None and position != self.sent_position and reply.end is None:
-            self.sent_position = position
-            return {"type": "queued", "reply_id": reply.reply_id, "position": position}
-        text = reply.frame(self.next_seq)
-        if text is not None:
-            self.next_seq += 1
-            return frames.token_frame(reply.reply_id, self.next_seq - 1, text)
-        if reply.end is not None and not self.done:
-            self.done = True
-            return frames.end_frame(reply.reply_id, reply.end)
-        return None
+def render(reply_id: str, item: Queued | LogFrame | Any) -> dict[str, Any]:
+    """One log item as a WebSocket frame."""
+    if isinstance(item, Queued):
+        return {"type": "queued", "reply_id": reply_id, "position": item.position}
+    if isinstance(item, LogFrame):
+        return frames.token_frame(reply_id, item.seq, item.text)
+    return frames.end_frame(reply_id, item)
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, send_timeout_s: float, metrics: Metrics) -> None:
+    def __init__(self, websocket: WebSocket, config: ConnectionConfig, metrics: Metrics) -> None:
         self._ws = websocket
+        self._config = config
         self._frames_sent = metrics.frames_sent
-        self._send_timeout_s = send_timeout_s
-        self._control: collections.deque[dict[str, Any]] = collections.deque()
-        self._follows: dict[str, Follow] = {}
+        self._control: collections.deque[tuple[str, str]] = collections.deque()  # type, JSON
+        self._control_bytes = 0
+        self._follows: dict[str, LogCursor] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing waits to be sent
-        self.slow = False
+        self.overflowed = False  # the control queue hit its cap: the connection is done
 
     def send(self, frame: dict[str, Any]) -> None:
-        if len(self._control) >= MAX_CONTROL_FRAMES:
-            # The client sends faster than it reads our answers.
-            self.slow = True
-        self._control.append(frame)
+        if self.overflowed:
+            return
+        text = frames.dump(frame)
+        size = len(text)  # characters: a lower bound of the bytes, and cheap
+        if self._control_bytes + size > self._config.max_control_bytes:
+            # The client sends faster than it reads our answers: holding more would let
+            # one client make the server hold any amount of memory.
+            self.overflowed = True
+            self._control.clear()
+            self._control_bytes = 0
+        else:
+            self._control.append((frame["type"], text))
+            self._control_bytes += size
         self._wake.set()
 
     def follow(self, reply_log: ReplyLog, last_seq: int) -> None:
@@ -87,16 +89,12 @@ class Connection:
             # The client holds more than this log has (it cannot, unless it is confused):
             # the truth is a snapshot.
             seq = reply_log.sealed_seq
+            status = "streaming" if reply_log.end is None else reply_log.end.status
             self.send(
-                frames.snapshot_frame(
-                    reply_log.reply_id,
-                    seq,
-                    reply_log.text_through(seq),
-                    "streaming" if reply_log.end is None else reply_log.end.status,
-                )
+                frames.snapshot_frame(reply_log.reply_id, seq, reply_log.text_through(seq), status)
             )
             last_seq = seq
-        self._follows[reply_log.reply_id] = Follow(reply_log, last_seq)
+        self._follows[reply_log.reply_id] = LogCursor(reply_log, last_seq)
         reply_log.add_listener(self._wake.set)
         self._wake.set()
 
@@ -105,27 +103,15 @@ class Connection:
         if last_seq != record.seq or record.status == "streaming":
             self.send(frames.snapshot_frame(record.id, record.seq, record.content, record.status))
         if record.status != "streaming":
-            self.send(
-                {
-                    "type": "end",
-                    "reply_id": record.id,
-                    "seq": record.seq,
-                    "finish_reason": record.finish_reason or record.status,
-                    "usage": record.usage or {"prompt_tokens": 0, "completion_tokens": 0},
-                    "timing": record.timing or {"queued_ms": 0, "ttft_ms": 0, "total_ms": 0},
-                }
-            )
-
-    def followed_logs(self) -> list[ReplyLog]:
-        return [f.log for f in self._follows.values()]
+            self.send(frames.stored_end_frame(record))
 
     def detach_all(self) -> list[ReplyLog]:
         """Stop following every reply; return those that were still streaming."""
         left = []
-        for follow in self._follows.values():
-            follow.log.remove_listener(self._wake.set)
-            if follow.log.end is None:
-                left.append(follow.log)
+        for cursor in self._follows.values():
+            cursor.log.remove_listener(self._wake.set)
+            if cursor.log.end is None:
+                left.append(cursor.log)
         self._follows.clear()
         return left
 
@@ -133,35 +119,39 @@ class Connection:
         """Send until cancelled; raise SlowClient when the peer stops reading."""
         while True:
             self._wake.clear()
-            if self.slow:
-                raise SlowClient("control frames piled up")
-            frame = self._next_frame()
-            if frame is None:
+            if self.overflowed:
+                raise SlowClient("unread control frames passed the cap")
+            item = self._next_frame()
+            if item is None:
                 self._idle.set()
                 await self._wait_idle()
                 self._idle.clear()
                 continue
+            kind, text = item
             try:
-                async with asyncio.timeout(self._send_timeout_s):
-                    await self._ws.send_text(frames.dump(frame))
-                self._frames_sent.labels(frame["type"]).inc()
+                async with asyncio.timeout(self._config.send_timeout_s):
+                    await self._ws.send_text(text)
+                self._frames_sent.labels(kind).inc()
             except TimeoutError as exc:
                 raise SlowClient("a send waited too long") from exc
 
-    def _next_frame(self) -> dict[str, Any] | None:
+    def _next_frame(self) -> tuple[str, str] | None:
         if self._control:
-            return self._control.popleft()
-        for reply_id, follow in list(self._follows.items()):
-            frame = follow.next_frame()
-            if follow.done:
-                follow.log.remove_listener(self._wake.set)
+            kind, text = self._control.popleft()
+            self._control_bytes -= len(text)
+            return kind, text
+        for reply_id, cursor in list(self._follows.items()):
+            item = cursor.next_item()
+            if cursor.done:
+                cursor.log.remove_listener(self._wake.set)
                 del self._follows[reply_id]
-            if frame is not None:
+            if item is not None:
                 # Rotate so that one busy reply cannot starve the others on this socket.
                 self._follows.pop(reply_id, None)
-                if not follow.done:
-                    self._follows[reply_id] = follow
-                return frame
+                if not cursor.done:
+                    self._follows[reply_id] = cursor
+                frame = render(reply_id, item)
+                return frame["type"], frames.dump(frame)
         return None
 
     async def _wait_idle(self) -> None:
@@ -175,7 +165,7 @@ class Connection:
             await self._wake.wait()
             return
         try:
-            async with asyncio.timeout(self._send_timeout_s):
+            async with asyncio.timeout(self._config.send_timeout_s):
                 await writable.wait()
         except TimeoutError as exc:
             raise SlowClient("unsent frames did not drain in time") from exc

@@ -1,43 +1,75 @@
-"""Typed FastAPI dependencies: the lifespan builds resources, routes reach them here."""
+"""Typed FastAPI dependencies: the lifespan builds `Services`, routes receive it here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
 
 from tickertape.chat.service import ChatService
 from tickertape.engine.types import Engine
+from tickertape.metrics import Metrics
+from tickertape.services import Services
 from tickertape.settings import Settings
-from tickertape.store.types import Store, UserRecord
+from tickertape.store.sql_store import SqlStore
+from tickertape.store.types import UserRecord
 
 if TYPE_CHECKING:
     from tickertape.auth.authenticator import Authenticator
 
 
-def get_settings(request: Request) -> Settings:
-    return cast(Settings, request.app.state.settings)
+def services_of(app: Starlette) -> Services | None:
+    """None while the app is still starting (the model loads before `Services` exist)."""
+    services = getattr(app.state, "services", None)
+    return services if isinstance(services, Services) else None
 
 
-def get_engine(request: Request) -> Engine:
-    return cast(Engine, request.app.state.engine)
+def services_or_none(conn: HTTPConnection) -> Services | None:
+    return services_of(conn.app)
 
 
-def get_store(request: Request) -> Store:
-    return cast(Store, request.app.state.store)
+def get_services(conn: HTTPConnection) -> Services:
+    services = services_or_none(conn)
+    if services is None:
+        raise HTTPException(status_code=503, detail="the server is starting")
+    return services
 
 
-def get_chat_service(request: Request) -> ChatService:
-    return cast(ChatService, request.app.state.chat_service)
+def get_metrics(conn: HTTPConnection) -> Metrics:
+    """Built with the app (its HTTP middleware counts requests from the start)."""
+    metrics = conn.app.state.metrics
+    assert isinstance(metrics, Metrics)
+    return metrics
 
 
-def get_authenticator(request: Request) -> Authenticator:
-    return cast("Authenticator", request.app.state.authenticator)
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def current_user(request: Request) -> UserRecord:
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_engine(services: ServicesDep) -> Engine:
+    return services.engine
+
+
+def get_store(services: ServicesDep) -> SqlStore:
+    return services.store
+
+
+def get_chat_service(services: ServicesDep) -> ChatService:
+    return services.chat
+
+
+def get_authenticator(services: ServicesDep) -> Authenticator:
+    return services.authenticator
+
+
+async def current_user(conn: HTTPConnection, services: ServicesDep) -> UserRecord:
     """The caller, from a bearer token or the web session cookie; 401 otherwise."""
-    user = await get_authenticator(request).authenticate_http(request)
+    user = await services.authenticator.authenticate_http(conn)
     if user is None:
         raise HTTPException(status_code=401, detail="authentication required")
     return user
@@ -51,7 +83,8 @@ async def current_admin(user: Annotated[UserRecord, Depends(current_user)]) -> U
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-StoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[SqlStore, Depends(get_store)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 UserDep = Annotated[UserRecord, Depends(current_user)]
 AdminDep = Annotated[UserRecord, Depends(current_admin)]

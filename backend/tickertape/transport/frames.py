@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from tickertape.chat.reply_log import ReplyEnd
+from tickertape.store.types import MessageRecord
+from tickertape.transport.strict_json import InvalidJson, strict_loads
 
 PROTOCOL_VERSION = 1
 ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -32,6 +34,9 @@ class ChatParamsIn(BaseModel):
     top_k: int | None = Field(None, ge=0, le=1_000_000)
     stop: list[StopString] | None = Field(None, max_length=4)
     seed: Seed | None = None
+    repetition_penalty: float | None = Field(None, gt=0, le=10)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
     on_disconnect: Literal["continue", "stop"] = "continue"
     # Extension (docs/protocol.md): keep generating past end-of-sequence, for load tests.
     ignore_eos: bool = False
@@ -87,17 +92,13 @@ class FrameError(Exception):
 
 def parse_frame(text: str) -> ClientFrame:
     try:
-        raw = json.loads(text)
+        raw = strict_loads(text)
+    except InvalidJson as exc:
+        raise FrameError(f"frame is not strict JSON: {exc}", _lenient_ref(text)) from exc
     except (ValueError, RecursionError) as exc:
         raise FrameError("frame is not valid JSON") from exc
     if not isinstance(raw, dict):
         raise FrameError("frame must be a JSON object")
-    if "\\u" in text:
-        # JSON escapes can smuggle in lone surrogates, which no database can store.
-        try:
-            json.dumps(raw, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise FrameError("frame contains invalid Unicode (a lone surrogate)") from exc
     kind = raw.get("type")
     model = _MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -111,6 +112,16 @@ def parse_frame(text: str) -> ClientFrame:
         raise FrameError("frame is nested too deeply", ref) from exc
     assert isinstance(frame, AuthIn | ChatIn | StopIn | ResumeIn | PingIn)
     return frame
+
+
+def _lenient_ref(text: str) -> str | None:
+    """The ref of a frame refused for what strict JSON forbids, so the client knows which
+    message it was (Python's parser still reads it)."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return _ref_of(raw) if isinstance(raw, dict) else None
 
 
 def _ref_of(raw: dict[str, Any]) -> str | None:
@@ -128,7 +139,8 @@ def _first_problem(exc: ValidationError) -> str:
 
 
 def dump(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    # allow_nan=False: a frame JSON.parse would reject is a bug to fail loudly on here.
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def error_frame(
@@ -147,7 +159,7 @@ def token_frame(reply_id: str, seq: int, text: str) -> dict[str, Any]:
 
 
 def end_frame(reply_id: str, end: ReplyEnd) -> dict[str, Any]:
-    return {
+    frame: dict[str, Any] = {
         "type": "end",
         "reply_id": reply_id,
         "seq": end.seq,
@@ -155,6 +167,30 @@ def end_frame(reply_id: str, end: ReplyEnd) -> dict[str, Any]:
         "usage": end.usage,
         "timing": end.timing,
     }
+    if end.error is not None:
+        error: dict[str, Any] = {"code": end.error.code, "message": end.error.message}
+        if end.error.retry_after_ms is not None:
+            error["retry_after_ms"] = end.error.retry_after_ms
+        frame["error"] = error
+    return frame
+
+
+def stored_end_frame(record: MessageRecord) -> dict[str, Any]:
+    """`end` of a finished reply read back from the store."""
+    frame: dict[str, Any] = {
+        "type": "end",
+        "reply_id": record.id,
+        "seq": record.seq,
+        "finish_reason": record.finish_reason or record.status,
+        "usage": record.usage or {"prompt_tokens": 0, "completion_tokens": 0},
+        "timing": record.timing or {"queued_ms": 0, "ttft_ms": 0, "total_ms": 0},
+    }
+    if record.status == "error":
+        frame["error"] = {
+            "code": record.error_code or "internal",
+            "message": record.error_message or "the reply failed",
+        }
+    return frame
 
 
 def snapshot_frame(reply_id: str, seq: int, text: str, status: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from tickertape.transport.deps import services_or_none
+
 router = APIRouter()
 
 
@@ -17,15 +19,15 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+    services = services_or_none(request)
     reasons: list[str] = []
-    engine = getattr(state, "engine", None)
-    if engine is None or not getattr(state, "engine_started", False):
+    if services is None:
         reasons.append("model not loaded")
-    elif not engine.alive:
-        reasons.append(f"generation loop not alive: {engine.stats().error or 'stopped'}")
-    readiness = getattr(state, "database_ready", None)
-    if readiness is None or not await readiness():
-        reasons.append("database not migrated to head")
+    else:
+        if not services.engine.alive:
+            error = services.engine.stats().error or "stopped"
+            reasons.append(f"generation loop not alive: {error}")
+        if not await services.database_ready():
+            reasons.append("database not migrated to head")
     body: dict[str, Any] = {"status": "ready" if not reasons else "not_ready", "reasons": reasons}
     return JSONResponse(body, status_code=200 if not reasons else 503)

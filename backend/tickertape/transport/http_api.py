@@ -14,9 +14,12 @@ from tickertape.auth.schemas import error_responses
 from tickertape.store.errors import BadRequest
 from tickertape.store.types import ConversationSummary, MessageRecord, NotFound, Page, Transcript
 from tickertape.transport.deps import AdminDep, ChatServiceDep, StoreDep, UserDep
+from tickertape.transport.strict_json import StrictJsonRoute
 
 # Every route can answer these (validation is 400, not FastAPI's 422; see http_errors.py).
-router = APIRouter(prefix="/api", responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    prefix="/api", responses=error_responses(400, 401, 403, 404), route_class=StrictJsonRoute
+)
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
@@ -91,24 +94,23 @@ async def get_conversation(conversation_id: str, user: UserDep, store: StoreDep)
 
 @router.patch("/conversations/{conversation_id}")
 async def rename_conversation(
-    conversation_id: str, body: TitleIn, user: UserDep, store: StoreDep
+    conversation_id: str, body: TitleIn, user: UserDep, chat: ChatServiceDep
 ) -> dict[str, Any]:
     try:
-        await store.rename_conversation(conversation_id, user.id, body.title.strip() or body.title)
-        return summary_json((await store.get_transcript(conversation_id, user.id)).summary)
+        title = body.title.strip() or body.title
+        return summary_json(await chat.rename_conversation(user, conversation_id, title))
     except NotFound:
         raise _not_found() from None
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
 async def delete_conversation(
-    conversation_id: str, user: UserDep, store: StoreDep, chat: ChatServiceDep
+    conversation_id: str, user: UserDep, chat: ChatServiceDep
 ) -> Response:
     try:
-        await store.delete_conversation(conversation_id, user.id)
+        await chat.delete_conversation(user, conversation_id)
     except NotFound:
         raise _not_found() from None
-    chat.stop_conversation(conversation_id)
     return Response(status_code=204)
 
 

@@ -34,8 +34,9 @@ class BodySizeLimit:
             return
         limit = self.max_body_bytes
         declared = _content_length(scope)
+        openai_shape = scope["path"].startswith("/v1/")
         if declared is not None and declared > limit:
-            await _send_too_large(send, limit)
+            await _send_too_large(send, limit, openai_shape)
             return
         received = 0
         response_started = False
@@ -60,7 +61,7 @@ class BodySizeLimit:
         except BodyTooLarge:
             if response_started:
                 raise
-            await _send_too_large(send, limit)
+            await _send_too_large(send, limit, openai_shape)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -73,10 +74,16 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"error": {"code": "too_large", "message": f"request body larger than {limit} bytes"}}
-    ).encode()
+async def _send_too_large(send: Send, limit: int, openai_shape: bool) -> None:
+    """The same 413 whether the body declared its length or not; in OpenAI's error shape on
+    the /v1 routes (their route class answers a 413 raised inside them the same way)."""
+    message = f"request body larger than {limit} bytes"
+    error: dict[str, object] = (
+        {"message": message, "type": "invalid_request_error", "param": None, "code": "too_large"}
+        if openai_shape
+        else {"code": "too_large", "message": message}
+    )
+    body = json.dumps({"error": error}).encode()
     await send(
         {
             "type": "http.response.start",

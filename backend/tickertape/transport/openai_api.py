@@ -1,13 +1,12 @@
 """OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE) and `GET /v1/models`.
 
-Any OpenAI client (and another tickertape's RemoteEngine) can use the engine through it.
-A reply is not stored unless the request says `store: true`; storing goes through the seam
-`request.app.state.chat_service.record_exchange(user, messages, reply_text, result)`
-(awaited, called once the reply ended with stop or length) when the app provides it.
+A completion is a turn of the chat service like any other: same limits, same accounts,
+same reply log. The JSON response and the SSE chunks are renderings of that log. A reply
+is stored as a conversation only when the request says `store: true`.
 
-A client that goes away stops its generation: before the response starts, a watcher task
-waits for `http.disconnect`; once streaming, Starlette cancels the body and the response's
-close hook calls `engine.stop(reply_id)`.
+A client that goes away stops its generation (the turn is `on_disconnect: stop` and the
+response is its only reader): before the response starts a watcher task waits for
+`http.disconnect`; once streaming, the response's close hook releases the reader.
 """
 
 from __future__ import annotations
@@ -17,27 +16,26 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from tickertape.engine.types import (
-    ChatMessage,
-    Engine,
-    EngineError,
-    FinishEvent,
-    FinishReason,
-    GenerationResult,
-    StreamEvent,
-    TextEvent,
-)
+from tickertape.chat.errors import ChatError
+from tickertape.chat.log_reader import LogItem, Queued, follow
+from tickertape.chat.reply_log import TEXT, LogFrame, ReplyEnd, ReplyLog
+from tickertape.chat.service import ChatService, TurnRequest
+from tickertape.engine.types import Engine
 from tickertape.store.types import UserRecord
-from tickertape.transport.deps import EngineDep, SettingsDep, UserDep
-from tickertape.transport.openai_errors import OpenAIError, OpenAIRoute, openai_error_responses
+from tickertape.transport.deps import EngineDep, ServicesDep, UserDep
+from tickertape.transport.openai_errors import (
+    OpenAIError,
+    OpenAIRoute,
+    openai_error_responses,
+)
 from tickertape.transport.openai_models import (
     ChatCompletionRequest,
     ChunkFactory,
@@ -66,46 +64,31 @@ def build_openai_router() -> APIRouter:
 
     @router.post("/v1/chat/completions", response_model=None)
     async def chat_completions(
-        body: ChatCompletionRequest,
-        request: Request,
-        engine: EngineDep,
-        user: UserDep,
-        settings: SettingsDep,
+        body: ChatCompletionRequest, request: Request, services: ServicesDep, user: UserDep
     ) -> Response:
-        _check_model(engine, body.model)
+        _check_model(services.engine, body.model)
+        settings = services.settings
         max_tokens = body.requested_max_tokens() or settings.default_max_tokens
         if max_tokens > settings.max_tokens:
             raise OpenAIError(
                 400, f"max_tokens is at most {settings.max_tokens}", param="max_tokens"
             )
-        if not engine.alive:
-            raise OpenAIError.from_code("overloaded", "the engine is not available", 1000)
-        params = body.sampling(max_tokens)
-        messages = body.chat_messages()
-        prompt = await engine.prepare(messages, params)
-        reply_id = f"chatcmpl-{uuid.uuid4().hex}"
-        events = aiter(engine.submit(reply_id, user.id, prompt, params))
-        ex = _Exchange(request, user, body, messages, reply_id)
-        # Until the response starts, nothing else listens for the client going away.
-        watcher = asyncio.create_task(_stop_on_disconnect(request, engine, reply_id))
-        try:
-            first = await _first_output(events)
-            if isinstance(first, FinishEvent):
-                return await _finish_unstreamed(ex, "", first.result)
-            if not body.stream:
-                text = [first.text]
-                async for event in events:
-                    if isinstance(event, TextEvent):
-                        text.append(event.text)
-                    elif isinstance(event, FinishEvent):
-                        return await _finish_unstreamed(ex, "".join(text), event.result)
-                raise EngineError("the reply stream ended without a finish event")
-        except BaseException:
-            engine.stop(reply_id)  # whatever went wrong, nobody will read this reply now
-            raise
-        finally:
-            await _cancel(watcher)
-        return _ReplyResponse(_sse(ex, first, events), on_close=lambda: engine.stop(reply_id))
+        turn = TurnRequest(
+            client_msg_id=f"openai-{uuid.uuid4().hex}",
+            content=body.last_user_text(),
+            params=body.sampling(max_tokens),
+            on_disconnect="stop",
+            messages=tuple(body.chat_messages()),
+            store=body.store,
+        )
+        chat = services.chat
+        started = await chat.start_turn(user, turn)
+        if started.log is None:  # cannot happen: the client_msg_id is new
+            raise OpenAIError.from_code("internal", "the reply is not available")
+        reply = _Reply(chat, user, started.log, f"chatcmpl-{started.reply_id}", body)
+        if not body.stream:
+            return await reply.json_response(request)
+        return await reply.sse_response(request)
 
     return router
 
@@ -130,73 +113,110 @@ def _check_model(engine: Engine, model: str) -> None:
         )
 
 
-def _include_usage(body: ChatCompletionRequest) -> bool:
-    return body.stream_options is not None and body.stream_options.include_usage
+class _Reply:
+    """One completion's reply log, rendered as a JSON body or as SSE chunks."""
+
+    def __init__(
+        self,
+        chat: ChatService,
+        user: UserRecord,
+        reply_log: ReplyLog,
+        completion_id: str,
+        body: ChatCompletionRequest,
+    ) -> None:
+        self._chat = chat
+        self._user = user
+        self.log = reply_log
+        self._id = completion_id
+        self._body = body
+
+    def reader_left(self) -> None:
+        # Stopping a finished reply is a no-op, so this needs no "finished" flag.
+        self._chat.reader_left(self.log)
+
+    async def json_response(self, request: Request) -> Response:
+        text: list[str] = []
+        async with aclosing(follow(self.log)) as items, self._watching(request):
+            async for item in items:
+                if isinstance(item, LogFrame) and item.kind == TEXT:
+                    text.append(item.text)
+                elif isinstance(item, ReplyEnd):
+                    _raise_unless_answered(item)
+                    return JSONResponse(
+                        completion_object(self._id, self._body.model, "".join(text), item)
+                    )
+        raise OpenAIError.from_code("internal", "the reply ended without an end")
+
+    async def sse_response(self, request: Request) -> Response:
+        """Headers go out with the first text: a reply that fails before any text is an
+        HTTP error with its status, which clients handle better than an error event."""
+        items = follow(self.log)
+        try:
+            async with self._watching(request):
+                first = await anext(items)
+                while isinstance(first, Queued):  # positions mean nothing to OpenAI clients
+                    first = await anext(items)
+            if isinstance(first, ReplyEnd):
+                _raise_unless_answered(first)
+        except BaseException:
+            await items.aclose()
+            self.reader_left()
+            raise
+        return _ReplyResponse(self._sse(first, items), on_close=self.reader_left)
+
+    @asynccontextmanager
+    async def _watching(self, request: Request) -> AsyncIterator[None]:
+        """Until the response starts, nothing else notices the client going away."""
+        watcher = asyncio.create_task(self._stop_on_disconnect(request))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await asyncio.wait([watcher])
+
+    async def _stop_on_disconnect(self, request: Request) -> None:
+        # The body is already read, so the next ASGI message is the disconnect.
+        while (await request.receive())["type"] != "http.disconnect":
+            continue
+        log.info("client left before %s ended; stopping it", self.log.reply_id)
+        try:
+            self._chat.stop(self._user, self.log.reply_id)
+        except ChatError:
+            log.debug("reply %s had already ended", self.log.reply_id)
+
+    async def _sse(self, first: LogItem, items: AsyncGenerator[LogItem]) -> AsyncIterator[str]:
+        body = self._body
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        chunks = ChunkFactory(self._id, body.model, include_usage)
+        yield _data(chunks.role())
+        async with aclosing(items):
+            item: LogItem | None = first
+            while item is not None:
+                if isinstance(item, LogFrame) and item.kind == TEXT:
+                    yield _data(chunks.text(item.text))
+                elif isinstance(item, ReplyEnd):
+                    for event in _closing_chunks(chunks, item):
+                        yield _data(event)
+                    return
+                item = await anext(items, None)
 
 
-async def _first_output(events: AsyncIterator[StreamEvent]) -> TextEvent | FinishEvent:
-    """The first text or the finish; queue positions mean nothing to an OpenAI client."""
-    async for event in events:
-        if isinstance(event, TextEvent | FinishEvent):
-            return event
-    raise EngineError("the reply stream ended without a finish event")
+def _closing_chunks(chunks: ChunkFactory, end: ReplyEnd) -> list[dict[str, Any] | str]:
+    if end.error is not None:
+        # Headers are sent: an error object in the stream is what OpenAI clients raise on.
+        error = OpenAIError.from_code(end.error.code, end.error.message, end.error.retry_after_ms)
+        return [error.body(), "[DONE]"]
+    usage = chunks.usage(end)
+    return [chunks.finish(end), *([usage] if usage is not None else []), "[DONE]"]
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.wait([task])  # unlike `await task`, never mistakes its cancel for ours
-    if not task.cancelled() and task.exception() is not None:
-        log.error("disconnect watcher failed", exc_info=task.exception())
-
-
-async def _stop_on_disconnect(request: Request, engine: Engine, reply_id: str) -> None:
-    # The body is already read, so the next ASGI message is the disconnect.
-    while (await request.receive())["type"] != "http.disconnect":
-        continue
-    log.info("client left before %s started; stopping it", reply_id)
-    engine.stop(reply_id)
-
-
-@dataclass(frozen=True, slots=True)
-class _Exchange:
-    """One request's context, for the finishing steps."""
-
-    request: Request
-    user: UserRecord
-    body: ChatCompletionRequest
-    messages: list[ChatMessage]
-    reply_id: str
-
-
-async def _finish_unstreamed(ex: _Exchange, text: str, result: GenerationResult) -> Response:
-    if result.finish_reason is FinishReason.ERROR:
-        raise _result_error(result)
-    if result.finish_reason is FinishReason.STOPPED:
-        # Stopped before the client saw anything: the client left or the server is closing.
-        raise OpenAIError.from_code("overloaded", "the generation was stopped", 1000)
-    await _record(ex, text, result)
-    return JSONResponse(completion_object(ex.reply_id, ex.body.model, text, result))
-
-
-def _result_error(result: GenerationResult) -> OpenAIError:
-    retry: int | None = getattr(result, "retry_after_ms", None)  # RemoteResult carries it
-    if retry is None and result.error_code in ("rate_limited", "overloaded"):
-        retry = 1000
-    return OpenAIError.from_code(
-        result.error_code or "internal", result.error_message or "generation failed", retry
-    )
-
-
-async def _record(ex: _Exchange, text: str, result: GenerationResult) -> None:
-    """The `store: true` seam; a failing store fails the request, it is not swallowed."""
-    if not ex.body.store or result.finish_reason not in (FinishReason.STOP, FinishReason.LENGTH):
-        return
-    service = getattr(ex.request.app.state, "chat_service", None)
-    record = getattr(service, "record_exchange", None)
-    if record is None:
-        log.warning("store: true requested but the app has no chat_service.record_exchange")
-        return
-    await record(ex.user, ex.messages, text, result)
+def _raise_unless_answered(end: ReplyEnd) -> None:
+    """A reply that did not produce an answer is an error response, not a completion."""
+    if end.error is not None:
+        error = end.error
+        raise OpenAIError.from_code(error.code, error.message, error.retry_after_ms)
+    if end.finish_reason == "interrupted":
+        raise OpenAIError.from_code("overloaded", "the server is restarting", 1000)
 
 
 def _data(obj: dict[str, Any] | str) -> str:
@@ -204,41 +224,11 @@ def _data(obj: dict[str, Any] | str) -> str:
     return f"data: {payload}\n\n"
 
 
-async def _sse(
-    ex: _Exchange, first: TextEvent, events: AsyncIterator[StreamEvent]
-) -> AsyncIterator[str]:
-    chunks = ChunkFactory(ex.reply_id, ex.body.model, _include_usage(ex.body))
-    yield _data(chunks.role())
-    text = [first.text]
-    yield _data(chunks.text(first.text))
-    result: GenerationResult | None = None
-    async for event in events:
-        if isinstance(event, TextEvent):
-            text.append(event.text)
-            yield _data(chunks.text(event.text))
-        elif isinstance(event, FinishEvent):
-            result = event.result
-            break
-    if result is None:
-        raise EngineError("the reply stream ended without a finish event")
-    if result.finish_reason is FinishReason.ERROR:
-        # Headers are sent: an error object in the stream is what OpenAI clients raise on.
-        yield _data(_result_error(result).body())
-        yield _data("[DONE]")
-        return
-    await _record(ex, "".join(text), result)
-    yield _data(chunks.finish(result))
-    usage = chunks.usage(result)
-    if usage is not None:
-        yield _data(usage)
-    yield _data("[DONE]")
-
-
 class _ReplyResponse(StreamingResponse):
-    """An SSE response that stops its generation however the response ends.
+    """An SSE response that releases its reply however the response ends.
 
     Starlette cancels the body on a client disconnect wherever it happens to be (possibly
-    in `send`, leaving our generator suspended), so the stop is tied to the response.
+    in `send`, leaving our generator suspended), so the release is tied to the response.
     """
 
     def __init__(self, content: AsyncIterator[str], on_close: Callable[[], None]) -> None:
@@ -254,8 +244,7 @@ class _ReplyResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # Stopping a finished reply is a no-op, so this needs no "finished" flag.
-            self._on_close()
             aclose = getattr(self._content, "aclose", None)
             if aclose is not None:
-                await aclose()
+                await aclose()  # the reader's listener goes before the release looks
+            self._on_close()

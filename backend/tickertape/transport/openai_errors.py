@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tickertape.engine.types import EngineError
+from tickertape.chat.errors import ChatError
+from tickertape.transport.strict_json import StrictJsonRoute
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,13 @@ _BY_CODE: dict[str, tuple[int, str, str]] = {
     "overloaded": (503, "server_error", "overloaded"),
     "internal": (500, "server_error", "internal_error"),
 }
-_BY_STATUS = {401: "invalid_api_key", 403: "forbidden", 404: "not_found", 405: "not_allowed"}
+_BY_STATUS = {
+    401: "invalid_api_key",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_allowed",
+    413: "too_large",
+}
 
 
 class OpenAIErrorDetail(BaseModel):
@@ -96,7 +103,7 @@ class OpenAIError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
-def from_engine_error(exc: EngineError) -> OpenAIError:
+def from_chat_error(exc: ChatError) -> OpenAIError:
     return OpenAIError.from_code(exc.code, exc.message, exc.retry_after_ms)
 
 
@@ -105,6 +112,9 @@ def _from_validation(exc: RequestValidationError) -> OpenAIError:
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     param = ".".join(loc) or None
+    if param is None and (named := re.match(r"^([a-z_]+): ", message)):
+        # A whole-body check names its field at the start of the message.
+        param, message = named.group(1), message[named.end() :]
     return OpenAIError(
         400, f"{param}: {message}" if param else message, code="invalid_value", param=param
     )
@@ -117,7 +127,7 @@ def _from_http(exc: HTTPException) -> OpenAIError:
     return error
 
 
-class OpenAIRoute(APIRoute):
+class OpenAIRoute(StrictJsonRoute):
     """Every failure of these routes leaves as an OpenAI-shaped error."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -134,8 +144,7 @@ class OpenAIRoute(APIRoute):
                 response = _from_http(exc).response()
                 response.headers.update(exc.headers or {})
                 return response
-            except EngineError as exc:
-                log.warning("openai route: engine error %s: %s", exc.code, exc.message)
-                return from_engine_error(exc).response()
+            except ChatError as exc:
+                return from_chat_error(exc).response()
 
         return route

@@ -1,26 +1,46 @@
 """OpenAI chat-completions shapes: the request fields we honor, and the response objects.
 
-Unknown request fields are ignored (clients send defaults such as `frequency_penalty: 0`);
-fields that would change the answer and that we cannot honor (`n` > 1, tools, logprobs)
-are refused with 400 rather than silently dropped.
+Fields OpenAI defines that would change the answer and that we do not implement yet
+(`tools`, `tool_choice`, `functions`, `response_format`, `logit_bias`, `logprobs`, ...) are
+refused with a 400 naming the field, unless they carry their "off" value; fields nobody
+defines are ignored (agent frameworks send vendor extras).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from tickertape.engine.types import (
-    ChatMessage,
-    FinishReason,
-    GenerationResult,
-    SamplingParams,
-)
+from tickertape.chat.reply_log import ReplyEnd
+from tickertape.engine.types import ChatMessage, SamplingParams
 
 MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 64
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == [] or value == {}
+
+
+# OpenAI request fields not implemented yet -> whether a value means "off".
+UNIMPLEMENTED: dict[str, Callable[[Any], bool]] = {
+    "tools": _empty,
+    "tool_choice": lambda v: v is None or v == "none",
+    "parallel_tool_calls": lambda v: v is None,
+    "functions": _empty,
+    "function_call": lambda v: v is None or v == "none",
+    "response_format": lambda v: v is None or v == {"type": "text"},
+    "logit_bias": _empty,
+    "logprobs": lambda v: v is None or v is False,
+    "top_logprobs": lambda v: v is None or v == 0,
+    "audio": _empty,
+    "modalities": lambda v: v is None or v == ["text"],
+    "prediction": _empty,
+    "web_search_options": _empty,
+}
 
 
 class TextPart(BaseModel):
@@ -62,16 +82,28 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     top_k: int | None = Field(None, ge=-1, description="extension (vLLM): 0 or -1 = off")
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    repetition_penalty: float | None = Field(
+        None, gt=0, le=10, description="extension (vLLM, transformers): 1 = off"
+    )
     stop: str | list[str] | None = None
     seed: int | None = None
     ignore_eos: bool = Field(False, description="extension (vLLM): generate to max_tokens")
-    n: int | None = None
+    n: StrictInt | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256)
     store: bool = Field(False, description="extension: keep the exchange as a conversation")
-    tools: list[Any] | None = None
-    logprobs: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unimplemented(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, is_off in UNIMPLEMENTED.items():
+                if name in data and not is_off(data[name]):
+                    raise ValueError(f"{name}: not supported by this server")
+        return data
 
     @field_validator("n")
     @classmethod
@@ -90,20 +122,6 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError(f"each stop sequence must be 1 to {MAX_STOP_CHARS} characters")
         return value
 
-    @field_validator("tools")
-    @classmethod
-    def _no_tools(cls, value: list[Any] | None) -> list[Any] | None:
-        if value:
-            raise ValueError("tools are not supported")
-        return value
-
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("logprobs are not supported")
-        return value
-
     def chat_messages(self) -> list[ChatMessage]:
         return [m.to_chat() for m in self.messages]
 
@@ -113,26 +131,36 @@ class ChatCompletionRequest(BaseModel):
 
     def sampling(self, max_tokens: int) -> SamplingParams:
         """Our SamplingParams; fields the client left out keep the server's defaults."""
-        defaults = SamplingParams()
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         return SamplingParams(
             max_tokens=max_tokens,
-            temperature=defaults.temperature if self.temperature is None else self.temperature,
-            top_p=defaults.top_p if self.top_p is None else self.top_p,
-            top_k=max(0, self.top_k) if self.top_k is not None else defaults.top_k,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=max(0, self.top_k) if self.top_k is not None else None,
             stop=stop,
             seed=self.seed,
             ignore_eos=self.ignore_eos,
+            repetition_penalty=self.repetition_penalty,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            presence_penalty=self.presence_penalty or 0.0,
         )
 
+    def last_user_text(self) -> str:
+        """What a stored exchange keeps as the user's message."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.to_chat().content
+        return "(no user message)"
 
-def openai_finish_reason(reason: FinishReason) -> str:
+
+def openai_finish_reason(end: ReplyEnd) -> str:
     # OpenAI knows no "stopped": a reply cut short on request ended normally for the client.
-    return "length" if reason is FinishReason.LENGTH else "stop"
+    return "length" if end.finish_reason == "length" else "stop"
 
 
-def usage_object(result: GenerationResult) -> dict[str, int]:
-    prompt, completion = result.usage.prompt_tokens, result.usage.completion_tokens
+def usage_object(end: ReplyEnd) -> dict[str, int]:
+    prompt = end.usage.get("prompt_tokens", 0)
+    completion = end.usage.get("completion_tokens", 0)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -140,9 +168,7 @@ def usage_object(result: GenerationResult) -> dict[str, int]:
     }
 
 
-def completion_object(
-    reply_id: str, model: str, text: str, result: GenerationResult
-) -> dict[str, Any]:
+def completion_object(reply_id: str, model: str, text: str, end: ReplyEnd) -> dict[str, Any]:
     return {
         "id": reply_id,
         "object": "chat.completion",
@@ -152,11 +178,11 @@ def completion_object(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text},
-                "finish_reason": openai_finish_reason(result.finish_reason),
+                "finish_reason": openai_finish_reason(end),
                 "logprobs": None,
             }
         ],
-        "usage": usage_object(result),
+        "usage": usage_object(end),
     }
 
 
@@ -189,10 +215,10 @@ class ChunkFactory:
     def text(self, text: str) -> dict[str, Any]:
         return self._chunk({"content": text}, None)
 
-    def finish(self, result: GenerationResult) -> dict[str, Any]:
-        return self._chunk({}, openai_finish_reason(result.finish_reason))
+    def finish(self, end: ReplyEnd) -> dict[str, Any]:
+        return self._chunk({}, openai_finish_reason(end))
 
-    def usage(self, result: GenerationResult) -> dict[str, Any] | None:
+    def usage(self, end: ReplyEnd) -> dict[str, Any] | None:
         if not self._include_usage:
             return None
-        return {**self._head, "choices": [], "usage": usage_object(result)}
+        return {**self._head, "choices": [], "usage": usage_object(end)}

@@ -1,4 +1,7 @@
-"""The static front end: `/` (chat), `/admin` (transcripts), assets under `/static/`."""
+"""The static front end: `/` (chat), `/admin` (transcripts), assets under `/static/`.
+
+The files live in the package (`tickertape/web/`), so a wheel installed anywhere serves them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
+import tickertape
+
+# Package data: the same place in a source checkout and in an installed wheel.
+FRONTEND_DIR = Path(tickertape.__file__).resolve().parent / "web"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from fastapi import APIRouter, WebSocket
@@ -11,36 +10,58 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from tickertape.auth.authenticator import Authenticator, bearer_token
-from tickertape.chat.limits import RateLimiter
+from tickertape.logs import RateLimitedLog
 from tickertape.settings import Settings
 from tickertape.store.types import UserRecord
+from tickertape.transport.deps import services_or_none
 from tickertape.transport.frames import AuthIn
+from tickertape.transport.strict_json import strict_loads
 from tickertape.transport.ws_session import WsSession
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 CLOSE_POLICY = 1008
+# Refusals are logged at most this often per kind: anyone can make them happen, and a log
+# line per refused handshake would let anyone flood the log (and trip alerts on it).
+_refusals = RateLimitedLog(log, logging.INFO, interval_s=10.0)
 
 
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    state = websocket.app.state
-    settings: Settings = state.settings
-    authenticator: Authenticator = state.authenticator
+    services = services_or_none(websocket)
+    if services is None:
+        await websocket.close(code=1013)  # before accept: the server is still starting
+        return
+    authenticator = services.authenticator
     if not authenticator.origin_allowed(websocket):
-        log.info("refused a WebSocket handshake from origin %r", websocket.headers.get("origin"))
+        _refusals.log(
+            "origin",
+            "refused WebSocket handshakes from foreign origins, e.g. %r",
+            websocket.headers.get("origin"),
+        )
         await websocket.close(code=CLOSE_POLICY)  # before accept: an HTTP 403
         return
-    limiter: RateLimiter = state.handshake_limiter
     client_ip = websocket.client.host if websocket.client else "unknown"
-    if (wait_ms := limiter.take(client_ip)) is not None:
+    if (wait_ms := services.handshake_limiter.take(client_ip)) is not None:
+        _refusals.log(
+            "rate", "refused WebSocket handshakes over the per-IP rate, e.g. from %s", client_ip
+        )
         await websocket.send_denial_response(_too_many(wait_ms))
         return
-    user = await _authenticate(websocket, authenticator, settings)
+    user = await _authenticate(websocket, authenticator, services.settings)
     if user is None:
         return
-    await WsSession(websocket, user, state).run()
+    if not await services.limits.open_connection(user.id):
+        _refusals.log(
+            "connections", "refused connections over the per-user cap, e.g. user %s", user.name
+        )
+        await websocket.close(code=CLOSE_POLICY, reason="too many connections for this user")
+        return
+    try:
+        await WsSession(websocket, user, services).run()
+    finally:
+        services.limits.close_connection(user.id)
 
 
 async def _authenticate(
@@ -77,7 +98,7 @@ async def _first_frame_auth(
     if message["type"] != "websocket.receive" or not isinstance(text, str):
         return None
     try:
-        frame = AuthIn.model_validate(json.loads(text))
+        frame = AuthIn.model_validate(strict_loads(text))
     except (ValueError, RecursionError):
         return None
     return await authenticator.user_for_token(frame.token)

@@ -1,0 +1,204 @@
+"""One reply in flight: the engine's sink, its checkpoints and its final write.
+
+The engine calls `deliver` on the event loop once per step with that step's output; the
+output goes straight into the reply's log, which wakes the readers that follow it. There
+is no task per reply while it streams: only its end starts one, for the final write that
+must commit before `end` becomes visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from tickertape.chat.hub import ReplyHub
+from tickertape.chat.limits import ReplyLease
+from tickertape.chat.reply_log import ReplyEnd, ReplyError, ReplyLog
+from tickertape.engine.types import FinishReason, GenerationResult, ReplyUpdate, Timing, Usage
+from tickertape.metrics import Metrics
+from tickertape.store.types import MessageStatus, NotFound, ReplyFinal, Store
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_REASON: dict[FinishReason, MessageStatus] = {
+    FinishReason.STOP: "complete",
+    FinishReason.LENGTH: "complete",
+    FinishReason.STOPPED: "stopped",
+    FinishReason.ERROR: "error",
+    FinishReason.INTERRUPTED: "interrupted",
+}
+_FINAL_WRITE_ATTEMPTS = 5
+
+
+class ReplyRun:
+    def __init__(
+        self,
+        reply_log: ReplyLog,
+        *,
+        store: Store | None,  # None: the reply is not stored (OpenAI `store: false`)
+        hub: ReplyHub,
+        lease: ReplyLease,
+        metrics: Metrics,
+        draining: Callable[[], bool],
+        checkpoint_every: int,
+        on_done: Callable[[ReplyRun], None],
+    ) -> None:
+        self.log = reply_log
+        self._store = store
+        self._hub = hub
+        self._lease = lease
+        self._metrics = metrics
+        self._draining = draining
+        self._checkpoint_every = checkpoint_every
+        self._on_done = on_done
+        self._updates_since_checkpoint = 0
+        self._checkpointed_seq = 0
+        self._last_text_at: float | None = None
+        self._finishing: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+
+    # -- the engine's sink ---------------------------------------------------------
+    def deliver(self, update: ReplyUpdate) -> None:
+        if update.queued is not None:
+            self.log.set_queue_position(update.queued)
+        if update.text:
+            now = time.monotonic()
+            if self._last_text_at is not None:
+                self._metrics.inter_token.observe(now - self._last_text_at)
+            self._last_text_at = now
+            self.log.append(update.text)
+            self._updates_since_checkpoint += 1
+            if self._updates_since_checkpoint >= self._checkpoint_every:
+                self.checkpoint()
+        if update.result is not None and self._finishing is None:
+            self._finishing = asyncio.create_task(
+                self._finish(update.result), name=f"finish-{self.log.reply_id}"
+            )
+
+    def fail(self, code: str, message: str, retry_after_ms: int | None = None) -> None:
+        """End a reply the engine never took (its submit was refused after the commit);
+        the user's in-flight place is given back at once, before the final write."""
+        self._lease.release()
+        self.deliver(
+            ReplyUpdate(
+                result=GenerationResult(
+                    FinishReason.ERROR,
+                    Usage(),
+                    Timing(),
+                    error_code=code,
+                    error_message=message,
+                    retry_after_ms=retry_after_ms,
+                )
+            )
+        )
+
+    # -- persistence ---------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Queue the reply's text so far for the store, if anything is new.
+
+        Called after every `checkpoint_every` engine updates, and by the chat service's
+        ticker for all streaming replies at once, so that they share one commit.
+        """
+        reply = self.log
+        if self._store is None or reply.end is not None or self._finishing is not None:
+            return
+        if not reply.has_tail and reply.sealed_seq == self._checkpointed_seq:
+            return
+        seq = reply.seal()
+        self._store.checkpoint_reply(reply.reply_id, reply.text_through(seq), seq)
+        self._checkpointed_seq = seq
+        self._updates_since_checkpoint = 0
+
+    async def _finish(self, result: GenerationResult) -> None:
+        try:
+            await self._end(result)
+        finally:
+            # Whatever happened, the user's place is free and nobody waits on this reply.
+            self._lease.release()
+            self.done.set()
+            self._on_done(self)
+
+    async def _end(self, result: GenerationResult) -> None:
+        reason = result.finish_reason
+        self._observe(result)
+        if self._draining() and reason == FinishReason.STOPPED:
+            # Stopped by a shutdown, not by the client: history must say so.
+            reason = FinishReason.INTERRUPTED
+        error = None
+        if reason == FinishReason.ERROR:
+            error = ReplyError(
+                result.error_code or "internal",
+                result.error_message or "the reply failed",
+                result.retry_after_ms,
+            )
+        seq = self.log.seal()
+        usage, timing = usage_and_timing(result)
+        status = STATUS_BY_REASON[reason]
+        if self._store is not None:
+            final = ReplyFinal(
+                self.log.reply_id,
+                self.log.text_through(seq),
+                seq,
+                status,
+                reason.value,
+                usage,
+                timing,
+                error_code=error.code if error else None,
+                error_message=error.message if error else None,
+            )
+            try:
+                await self._write_final(self._store, final)
+            except Exception:
+                # Followers must not hang on a reply whose end cannot be stored; they are
+                # told it failed, and the row stays `streaming` until recovery marks it
+                # interrupted.
+                log.exception("reply %s: the final state could not be stored", final.reply_id)
+                reason, status = FinishReason.ERROR, "error"
+                error = ReplyError("internal", "the reply could not be stored")
+        self.log.finish(ReplyEnd(seq, reason.value, status, usage, timing, error))
+        self._hub.finished(self.log)
+
+    def _observe(self, result: GenerationResult) -> None:
+        m = self._metrics
+        m.replies.labels(result.finish_reason.value).inc()
+        if result.usage.completion_tokens:
+            m.ttft.observe(result.timing.ttft_ms / 1000)
+        if self.log.stop_requested_at is not None:
+            m.stop_latency.observe(time.monotonic() - self.log.stop_requested_at)
+        if self.log.coalesced_frames:
+            m.coalesced_frames.inc(self.log.coalesced_frames)
+
+    @staticmethod
+    async def _write_final(store: Store, final: ReplyFinal) -> None:
+        """`end` goes out only after this commit, so retry a passing database fault."""
+        delay = 0.1
+        for attempt in range(1, _FINAL_WRITE_ATTEMPTS + 1):
+            try:
+                await store.finish_reply(final)
+                return
+            except NotFound:
+                # The conversation was deleted while the reply streamed: nothing to keep.
+                log.info("reply %s: its conversation was deleted", final.reply_id)
+                return
+            except Exception:
+                if attempt == _FINAL_WRITE_ATTEMPTS:
+                    raise
+                log.warning("reply %s: final write failed, retrying", final.reply_id, exc_info=True)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+
+def usage_and_timing(result: GenerationResult) -> tuple[dict[str, int], dict[str, float]]:
+    """The `usage` and `timing` objects of `end` frames and stored messages."""
+    usage = {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+    }
+    timing = {
+        "queued_ms": round(result.timing.queued_ms, 1),
+        "ttft_ms": round(result.timing.ttft_ms, 1),
+        "total_ms": round(result.timing.total_ms, 1),
+    }
+    return usage, timing

@@ -1,0 +1,144 @@
+"""A deterministic Engine for tests about the transports and the chat service.
+
+The reply is the words of REPLY, one update per "step", honoring max_tokens (words) and
+stop strings. The last message picks special behaviours: `forever` (five words, then
+nothing until a stop), `overload` (submit refuses after the commit), `ratelimit` and
+`fail` (the reply ends with that error), `toolong` (prepare refuses). `queue_full` makes
+`check_capacity` refuse, as a full generation queue does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from tickertape.engine.types import (
+    ChatMessage,
+    EngineOverloaded,
+    EngineStats,
+    FinishReason,
+    GenerationResult,
+    Prompt,
+    PromptTooLong,
+    ReplySink,
+    ReplyUpdate,
+    SamplingParams,
+    Timing,
+    Usage,
+)
+
+MODEL = "test-model"
+REPLY = "The quick brown fox jumps over the lazy dog"
+
+
+@dataclass
+class ScriptEngine:
+    submitted: dict[str, tuple[str, SamplingParams, Prompt]] = field(default_factory=dict)
+    submitted_event: asyncio.Event = field(default_factory=asyncio.Event)
+    stops: defaultdict[str, asyncio.Event] = field(
+        default_factory=lambda: defaultdict(asyncio.Event)
+    )
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    model_name: str = MODEL
+    context_length: int = 2048
+    alive: bool = True
+    queue_full: bool = False
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for reply_id in list(self.submitted):
+            self.stops[reply_id].set()
+        if self.tasks:
+            await asyncio.wait(self.tasks)
+
+    async def prepare(self, messages: list[ChatMessage], params: SamplingParams) -> Prompt:
+        if messages[-1].content == "toolong":
+            raise PromptTooLong("the prompt needs 5000 tokens; the context is 2048")
+        tokens = sum(len(m.content.split()) + 3 for m in messages)
+        return Prompt(tuple(messages), None, tokens)
+
+    def check_capacity(self) -> None:
+        if self.queue_full:
+            raise EngineOverloaded("the generation queue is full", retry_after_ms=4000)
+
+    def submit(
+        self,
+        reply_id: str,
+        user_id: str,
+        prompt: Prompt,
+        params: SamplingParams,
+        sink: ReplySink,
+    ) -> None:
+        if prompt.messages[-1].content == "overload":
+            raise EngineOverloaded("the queue is full", retry_after_ms=1500)
+        self.submitted[reply_id] = (user_id, params, prompt)
+        self.submitted_event.set()
+        task = asyncio.create_task(self._script(reply_id, prompt, params, sink))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def stop(self, reply_id: str) -> None:
+        self.stops[reply_id].set()
+
+    def stats(self) -> EngineStats:
+        return EngineStats()
+
+    async def _script(
+        self, reply_id: str, prompt: Prompt, params: SamplingParams, sink: ReplySink
+    ) -> None:
+        content = prompt.messages[-1].content
+        stopped = self.stops[reply_id]
+
+        def finish(reason: FinishReason, sent: int, code: str | None = None) -> None:
+            result = GenerationResult(
+                reason,
+                Usage(prompt.prompt_tokens, sent),
+                Timing(1.0, 2.0, 3.0),
+                code,
+                f"scripted {code}" if code else None,
+                1000 if code == "rate_limited" else None,
+            )
+            sink.deliver(ReplyUpdate(result=result))
+
+        sink.deliver(ReplyUpdate(queued=0))
+        await _next_step()
+        if content == "ratelimit":
+            finish(FinishReason.ERROR, 0, "rate_limited")
+            return
+        words = [(" " if i else "") + w for i, w in enumerate(REPLY.split())]
+        if content == "forever":  # a few words, then nothing until a stop ends it
+            words = [f" w{i}" for i in range(5)]
+        text, sent, reason = "", 0, FinishReason.STOP
+        for word in words:
+            if stopped.is_set():
+                reason = FinishReason.STOPPED
+                break
+            if sent == params.max_tokens:
+                reason = FinishReason.LENGTH
+                break
+            if content == "fail" and sent == 2:
+                finish(FinishReason.ERROR, sent, "internal")
+                return
+            candidate = text + word
+            cut = min((candidate.find(s) for s in params.stop if s in candidate), default=-1)
+            if cut >= 0:  # the stop string ends the reply and is not part of it
+                if cut > len(text):
+                    sink.deliver(ReplyUpdate(text=candidate[len(text) : cut]))
+                break
+            text += word
+            sent += 1
+            sink.deliver(ReplyUpdate(text=word))
+            await _next_step()
+        if content == "forever" and reason is not FinishReason.STOPPED:
+            await stopped.wait()
+            reason = FinishReason.STOPPED
+        finish(reason, sent)
+
+
+async def _next_step() -> None:
+    """Each word in its own engine "step": let the loop run the readers in between."""
+    await asyncio.sleep(0)
