@@ -29,6 +29,7 @@ SHAPE: dict[str, Any] = {
     "bos_token_id": None,
 }
 WINDOW = 24  # sliding windows shorter than most prompts
+DROP = object()  # an architecture without this SHAPE field
 
 
 def _rope(kind: str, **extra: Any) -> dict[str, Any]:
@@ -77,7 +78,7 @@ ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
         "gpt2",
         {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 512, "n_inner": 128},
     ),
-    "gpt_neox": ("gpt_neox", {"rotary_pct": 0.5, "num_key_value_heads": None}),
+    "gpt_neox": ("gpt_neox", {"rotary_pct": 0.5, "num_key_value_heads": DROP}),
     "olmo2": ("olmo2", {}),
     "granite": (
         "granite",
@@ -113,8 +114,7 @@ def build_config(name: str) -> Any:
     from transformers import AutoConfig
 
     model_type, extra = ARCHITECTURES[name]
-    kwargs = {**SHAPE, **extra}
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in {**SHAPE, **extra}.items() if v is not DROP}
     return AutoConfig.for_model(model_type, **kwargs)
 
 

@@ -117,6 +117,9 @@ def check_model(model: str, max_context: int | None = None) -> None:
     """Config-only check, before any weights load: raises UnsupportedModel (one line)."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(resolve(model))
+    path = resolve(model)
+    if path.startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+        raise FileNotFoundError(f"no checkpoint directory at {path}")  # not a hub id
+    config = AutoConfig.from_pretrained(path)
     check_config(config)
     check_context(config, max_context)
