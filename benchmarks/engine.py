@@ -37,8 +37,8 @@ from transformers.utils import logging as hf_logging
 
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.local import LocalEngine
+from tickertape.engine.plan import Work
 from tickertape.engine.runner import ModelRunner
-from tickertape.engine.scheduler import Work
 from tickertape.engine.types import Prompt, ReplyUpdate, SamplingParams
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from tickertape.engine.blocks import BlockPool
-from tickertape.engine.scheduler import Scheduler, StepPlan, Work
+from tickertape.engine.plan import StepPlan, Work
+from tickertape.engine.scheduler import Scheduler
 from tickertape.engine.types import EngineOverloaded, EngineUnavailable
 
 BLOCK = 4

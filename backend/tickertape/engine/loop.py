@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 import torch
 
 from tickertape.engine.live import Live, Outputs
+from tickertape.engine.plan import StepPlan, Work
 from tickertape.engine.runner import ModelRunner
 from tickertape.engine.sampling import sample
-from tickertape.engine.scheduler import Scheduler, StepPlan, Work
+from tickertape.engine.scheduler import Scheduler
 from tickertape.engine.types import FinishReason, ReplyUpdate
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from transformers import AttentionInterface
 
 from tickertape.engine.attention import paged_attention
 from tickertape.engine.kvpool import KVPool, LayerShape
+from tickertape.engine.plan import Work
 from tickertape.engine.rotary import unwrap, wrap_length_dependent
-from tickertape.engine.scheduler import Work
 from tickertape.engine.stepbatch import StepBatch, build
 from tickertape.engine.support import UnsupportedModel
 

@@ -25,33 +25,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tickertape.engine.blocks import ROOT, BlockPool
+from tickertape.engine.plan import StepPlan, Work
 from tickertape.engine.types import EngineOverloaded, EngineUnavailable
 
 DEFAULT_REPLY_S = 2.0  # assumed reply duration until one has finished
 EMA = 0.2  # weight of the newest sample in the moving average
 RETRY_MIN_MS, RETRY_MAX_MS = 50, 60_000
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    """One running reply's share of a step: positions start..start+len(tokens)-1."""
-
-    reply_id: str
-    start: int
-    tokens: tuple[int, ...]
-    blocks: tuple[int, ...]  # the reply's block table, covering every position computed
-    prompt_len: int
-    sample: bool  # the last token is the reply's last known one: sample the next from it
-
-
-@dataclass(frozen=True, slots=True)
-class StepPlan:
-    stopped: tuple[str, ...]  # cancelled replies, already out of the queue/batch
-    admitted: tuple[str, ...]  # replies (re)entering the batch this step
-    preempted: tuple[str, ...]  # replies sent back to the queue this step
-    work: tuple[Work, ...]  # single-token rows first, then prompt chunks
-    queued: tuple[tuple[str, int], ...]  # waiting replies whose queue position changed
-    closing: bool = False  # the engine is shutting down; `stopped` holds everything left
 
 
 @dataclass(eq=False, slots=True)

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from tickertape.engine.blocks import BlockPool
+from tickertape.engine.plan import Work
 from tickertape.engine.runner import ModelRunner
-from tickertape.engine.scheduler import Work
 from tickertape.engine.support import UnsupportedModel
 
 DECODE_STEPS = 6

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from tickertape.engine.scheduler import Work
+from tickertape.engine.plan import Work
 
 
 @dataclass(frozen=True, slots=True)
