@@ -94,17 +94,22 @@ class ModelRunner:
     def _probe(self) -> list[LayerShape]:
         """Learn each attention layer's kv heads and head dim from one tiny forward."""
         shapes: dict[int, LayerShape] = {}
+        kind = getattr(self.model.config, "model_type", "unknown")
 
         def record(
             module: nn.Module, query: Tensor, key: Tensor, value: Tensor, *args: Any, **kw: Any
         ) -> tuple[Tensor, None]:
             layer = getattr(module, "layer_idx", None)
             if not isinstance(layer, int):
-                raise UnsupportedModel(f"{type(module).__name__} has no layer_idx")
+                raise UnsupportedModel(
+                    f"model type {kind!r}: {type(module).__name__} has no layer_idx"
+                )
             if layer in shapes:
-                raise UnsupportedModel(f"layer {layer} attends twice in one forward")
+                raise UnsupportedModel(f"model type {kind!r}: layer {layer} attends twice")
+            if getattr(module, "sinks", None) is not None or kw.get("s_aux") is not None:
+                raise UnsupportedModel(f"model type {kind!r}: attention sinks are not supported")
             if key.shape[-1] != value.shape[-1]:
-                raise UnsupportedModel("keys and values of different head sizes")
+                raise UnsupportedModel(f"model type {kind!r}: keys and values differ in head size")
             shapes[layer] = LayerShape(kv_heads=int(key.shape[1]), head_dim=int(key.shape[-1]))
             return query.new_zeros(
                 query.shape[0], query.shape[2], query.shape[1], value.shape[-1]
@@ -124,5 +129,5 @@ class ModelRunner:
             AttentionInterface._global_mapping.pop(name, None)
             self.model.set_attn_implementation(self.reference_attention)
         if sorted(shapes) != list(range(len(shapes))) or not shapes:
-            raise UnsupportedModel(f"attention layers {sorted(shapes)} are not 0..n-1")
+            raise UnsupportedModel(f"model type {kind!r}: attention layers are not 0..n-1")
         return [shapes[i] for i in range(len(shapes))]
