@@ -395,7 +395,7 @@ async def main(args: argparse.Namespace) -> None:
     section = (
         "## Engine\n\nSmolLM2-135M shape (LlamaConfig: hidden 576, 30 layers, 9 heads, 3 kv heads, "
         "intermediate 1536, vocab 49152, tied embeddings), random weights built in-process. "
-        "(a) bare loop: the engine's forward and KV cache, one batched forward per step, argmax; "
+        "(a) bare loop: the engine's ModelRunner (the model's own forward over the paged KV pool), one packed forward per step, argmax; "
         "(b) LocalEngine consumed on an asyncio loop; (c) one `model.generate` per request in a "
         "ThreadPoolExecutor(4). ITL is measured between consecutive text events as the consumer "
         "sees them; stop = from `stop()` to the result, next to the median engine step.\n\n"
