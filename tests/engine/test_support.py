@@ -109,3 +109,12 @@ async def test_a_base_model_without_chat_template_gets_the_plain_fallback(tmp_pa
         assert (await sink.finished()).usage.completion_tokens <= 4
     finally:
         await engine.close()
+
+
+def test_cuda_is_refused_where_there_is_none() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(UnsupportedModel, match="--device cuda: CUDA is not available"):
+        check_model("demo", device="cuda")

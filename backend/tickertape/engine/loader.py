@@ -11,7 +11,13 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tickertape.engine.config import DEMO, EngineConfig
 from tickertape.engine.sampling import SamplingDefaults, defaults_from
-from tickertape.engine.support import check_config, check_context, position_limit, resolve
+from tickertape.engine.support import (
+    check_config,
+    check_context,
+    check_device,
+    position_limit,
+    resolve,
+)
 
 DEMO_NAME = "tickertape-demo"
 
@@ -69,6 +75,7 @@ def eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
 def load(config: EngineConfig) -> Loaded:
     """Blocking (seconds): run it in a worker thread. Refuses (UnsupportedModel) before
     any weights load when the config tells."""
+    check_device(config.device)
     path = resolve(config.model)
     hf_config = AutoConfig.from_pretrained(path)
     check_config(hf_config)

@@ -113,8 +113,17 @@ def resolve(model: str) -> str:
     return str(DEMO_MODEL_DIR)
 
 
-def check_model(model: str, max_context: int | None = None) -> None:
+def check_device(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UnsupportedModel(f"--device {device}: CUDA is not available here")
+
+
+def check_model(model: str, max_context: int | None = None, device: str = "auto") -> None:
     """Config-only check, before any weights load: raises UnsupportedModel (one line)."""
+    check_device(device)
     from transformers import AutoConfig
 
     path = resolve(model)
