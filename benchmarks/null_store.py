@@ -17,8 +17,10 @@ from tickertape.store.types import (
     MessageRecord,
     NotFound,
     Page,
+    Placement,
     ReplyFinal,
     Transcript,
+    TurnDeletion,
     TurnRecord,
     UserRecord,
 )
@@ -59,6 +61,7 @@ class NullStore:
         content: str,
         conversation_id: str | None,
         params: dict[str, Any],
+        at: Placement | None = None,
     ) -> TurnRecord:
         key = (user_id, client_msg_id)
         if key in self._turns:
@@ -84,7 +87,9 @@ class NullStore:
             first.conversation_id, first.user_message_id, first.reply_id, client_msg_id, False
         )
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
         pass
 
     async def finish_reply(self, final: ReplyFinal) -> None:
@@ -103,6 +108,7 @@ class NullStore:
         cursor: str | None,
         query: str | None = None,
         user_name: str | None = None,
+        status: str | None = None,
     ) -> Page:
         return Page([], None)
 
@@ -118,6 +124,12 @@ class NullStore:
 
     async def delete_conversation(self, conversation_id: str, user_id: str) -> None:
         pass
+
+    async def set_active_message(self, conversation_id: str, user_id: str, message_id: str) -> str:
+        raise NotFound("no messages in the null store")
+
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        raise NotFound("no turns in the null store")
 
 
 async def _build_null_store(settings: object) -> NullStore:

@@ -10,6 +10,9 @@ set -euo pipefail
 
 MARKED_VERSION="18.2.1"
 DOMPURIFY_VERSION="3.4.18"
+HIGHLIGHT_VERSION="11.11.1" # @highlightjs/cdn-assets: highlight.js's prebuilt ES modules
+# The grammars the chat page highlights; each is a small ES module of its own.
+HIGHLIGHT_LANGUAGES="bash c cpp css diff go java javascript json markdown plaintext python rust sql typescript xml yaml"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 final_dir="$repo_root/backend/tickertape/web/vendor"
@@ -33,7 +36,7 @@ unpack() { # name version -> prints the unpacked package dir
     echo "$work_dir/$name/package"
 }
 
-mkdir -p "$vendor_dir/marked" "$vendor_dir/dompurify"
+mkdir -p "$vendor_dir/marked" "$vendor_dir/dompurify" "$vendor_dir/highlight/languages"
 
 marked_pkg="$(unpack marked "$MARKED_VERSION")"
 cp "$marked_pkg/lib/marked.esm.js" "$vendor_dir/marked/marked.esm.js"
@@ -47,10 +50,18 @@ if [[ -f "$dompurify_pkg/LICENSE-MPL" ]]; then
     cp "$dompurify_pkg/LICENSE-MPL" "$vendor_dir/dompurify/LICENSE-MPL"
 fi
 
+highlight_pkg="$(unpack @highlightjs/cdn-assets "$HIGHLIGHT_VERSION")"
+cp "$highlight_pkg/es/core.min.js" "$vendor_dir/highlight/core.min.js"
+cp "$highlight_pkg/LICENSE" "$vendor_dir/highlight/LICENSE"
+for language in $HIGHLIGHT_LANGUAGES; do
+    cp "$highlight_pkg/es/languages/$language.min.js" "$vendor_dir/highlight/languages/$language.min.js"
+done
+
 {
     echo "# Vendored by scripts/vendor-frontend.sh from the npm registry (npm pack). Do not edit."
     echo "marked $MARKED_VERSION MIT"
     echo "dompurify $DOMPURIFY_VERSION MPL-2.0 OR Apache-2.0"
+    echo "@highlightjs/cdn-assets $HIGHLIGHT_VERSION BSD-3-Clause (highlight/: core + $HIGHLIGHT_LANGUAGES)"
     echo
     echo "# sha256"
     (cd "$vendor_dir" && find . -type f ! -name VERSIONS | sort | sed 's|^\./||' | xargs sha256sum)

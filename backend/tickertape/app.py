@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tickertape.auth.authenticator import LOCAL_USER_NAME, Authenticator
 from tickertape.chat.hub import ReplyHub
-from tickertape.chat.limits import LimitsConfig, LocalLimits, RateLimiter
+from tickertape.chat.limits import LimitsConfig, LocalLimits, RateLimiter, UserLimits
 from tickertape.chat.notices import LocalNoticeBus
 from tickertape.chat.service import ChatConfig, ChatService
 from tickertape.engine.types import Engine
@@ -28,6 +29,10 @@ from tickertape.transport.http_limits import BodySizeLimit
 from tickertape.transport.metrics_route import HttpMetrics
 from tickertape.transport.pages import CONTENT_SECURITY_POLICY, mount_frontend
 from tickertape.transport.request_ids import RequestIds
+
+if TYPE_CHECKING:
+    from tickertape.chat.redis_layer import RedisLayer
+    from tickertape.store.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +77,32 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
+    from tickertape.transport import responses_ws
     from tickertape.transport.openai_api import build_openai_router
+    from tickertape.transport.responses_routes import build_responses_router
 
     app.include_router(build_openai_router())
+    app.include_router(build_responses_router())
+    app.include_router(responses_ws.router)
+
+
+async def _open_shared(
+    settings: Settings, store: SqlStore, limits: LimitsConfig
+) -> RedisLayer | None:
+    """The Redis layer of several replicas, when `--redis-url` is set."""
+    if settings.redis_url is None:
+        return None
+    from tickertape.chat.redis_layer import RedisConfig, RedisLayer
+
+    config = RedisConfig(
+        url=settings.redis_url.get_secret_value(),
+        prefix=settings.redis_prefix,
+        mirror_interval_ms=settings.redis_mirror_interval_ms,
+        owner_timeout_s=settings.redis_owner_timeout_s,
+        retention_s=settings.resume_retention_s,
+        max_entries=settings.max_tokens + settings.max_waiting + 16,
+    )
+    return await RedisLayer.open(config, store, limits)
 
 
 @asynccontextmanager
@@ -87,26 +115,34 @@ async def _lifespan(
 
     store = await build_store(settings)
     await store.purge_expired_web_sessions()
-    recovered = await store.recover_interrupted()
-    if recovered:
-        log.info("marked %d replies interrupted by the last shutdown", recovered)
-    local_user = None
-    if settings.auth_mode == "none":
-        local_user = await store.ensure_user(LOCAL_USER_NAME, "admin")
+    limits_config = LimitsConfig(
+        max_concurrent_replies=settings.max_concurrent_replies,
+        messages_per_minute=settings.messages_per_minute,
+        max_connections_per_user=settings.max_connections_per_user,
+    )
+    shared = await _open_shared(settings, store, limits_config)
+    try:
+        # With live peers, their `streaming` replies are theirs: the janitor ends those of
+        # dead replicas (chat/redis_reaper.py) instead of this blanket recovery.
+        if shared is None or await shared.alone():
+            recovered = await store.recover_interrupted()
+            if recovered:
+                log.info("marked %d replies interrupted by the last shutdown", recovered)
+        local_user = None
+        if settings.auth_mode == "none":
+            local_user = await store.ensure_user(LOCAL_USER_NAME, "admin")
 
-    engine = (engine_factory or build_engine)(settings)
-    await engine.start()
+        engine = (engine_factory or build_engine)(settings)
+        await engine.start()
+    except BaseException:
+        if shared is not None:
+            await shared.close()
+        raise
     log.info("model %s loaded", engine.model_name)
     metrics.watch_engine(engine.stats)
     metrics.watch_store(store.queue_depth)
     store.observe_commits(metrics.commit_latency.observe)
-    limits = LocalLimits(
-        LimitsConfig(
-            max_concurrent_replies=settings.max_concurrent_replies,
-            messages_per_minute=settings.messages_per_minute,
-            max_connections_per_user=settings.max_connections_per_user,
-        )
-    )
+    limits: UserLimits = LocalLimits(limits_config) if shared is None else shared.limits
     chat = ChatService(
         ChatConfig(
             system_prompt=settings.system_prompt,
@@ -117,9 +153,13 @@ async def _lifespan(
         store,
         ReplyHub(settings.resume_retention_s),
         limits,
-        LocalNoticeBus(),
+        LocalNoticeBus() if shared is None else shared.notices,
         metrics,
+        shared,
     )
+    if shared is not None:
+        shared.on_stop(chat.stop_owned)
+        shared.watch(metrics)
     app.state.services = Services(
         settings=settings,
         metrics=metrics,
@@ -135,6 +175,7 @@ async def _lifespan(
         ),
         database_ready=database_readiness(store),
         connections=set(),
+        shared_not_ready=(lambda: None) if shared is None else (lambda: shared.ready_reason),
     )
     # What start-up built (model, libraries, caches) lives as long as the process. Frozen,
     # the collector never scans it again: a full collection over it took ~200 ms here, a
@@ -145,6 +186,8 @@ async def _lifespan(
         yield
     finally:
         await drain(app)
+        if shared is not None:
+            await shared.close()
         await engine.close()
         await store.close()
         log.info("shut down cleanly")

@@ -63,16 +63,34 @@ def check_local_model(settings: Settings) -> None:
         _fail(f"--model {settings.model}: {str(exc).strip().splitlines()[0]}")
 
 
+async def check_redis(settings: Settings) -> None:
+    """With --redis-url, refuse to start (one line, exit 2) when Redis does not answer."""
+    if settings.redis_url is None:
+        return
+    from tickertape.redis_client import RedisUnavailable, check
+
+    try:
+        await check(settings.redis_url.get_secret_value())
+    except RedisUnavailable as exc:
+        _fail(f"--redis-url: {exc}")
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     check_local_model(settings)
+    asyncio.run(check_redis(settings))
     asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start))
 
     app = create_app(settings)
     _progress(
         f"listening on http://{_url_host(settings.host)}:{settings.port} "
         f"(model {settings.model if settings.engine == 'local' else settings.upstream_url}, "
-        f"database {_redact_url(settings.database_url)}, auth {settings.auth_mode})"
+        f"database {_redact_url(settings.database_url)}, auth {settings.auth_mode}"
+        + (
+            f", redis {_redact_url(settings.redis_url.get_secret_value())})"
+            if settings.redis_url is not None
+            else ")"
+        )
     )
     config = uvicorn.Config(
         app,

@@ -45,3 +45,6 @@ class Services:
     login_limiters: LoginLimiters
     database_ready: Callable[[], Awaitable[bool]]
     connections: set[OpenConnection]  # open WebSocket sessions, for the shutdown flush
+    # Several replicas (--redis-url): why the shared layer is not ready, None when it is
+    # (or when there is none).
+    shared_not_ready: Callable[[], str | None] = lambda: None

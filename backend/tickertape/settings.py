@@ -93,10 +93,27 @@ class Settings(BaseSettings):
     slow_client_timeout_s: float = Field(15.0, gt=0, description="disconnect a stalled reader")
     auth_timeout_s: float = Field(5.0, gt=0, description="time for the first-frame auth")
     resume_retention_s: float = Field(300.0, ge=0, description="frame log kept after a reply")
+    responses_retention_s: float = Field(
+        30 * 86400.0,
+        ge=0,
+        description="how long /v1/responses serves a response after its creation (0: forever)",
+    )
     checkpoint_interval_ms: int = Field(250, ge=10, description="reply checkpoint cadence")
     checkpoint_tokens: int = Field(32, ge=1, description="checkpoint after this many frames")
     ws_ping_interval_s: float = Field(20.0, gt=0, description="protocol ping interval")
     shutdown_timeout_s: float = Field(10.0, ge=0, description="graceful shutdown deadline")
+
+    # several replicas: the live layer they share (docs/scaling.md)
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL shared by every replica (resume, stop, limits, notices)"
+    )
+    redis_prefix: str = Field("tt:", min_length=1, description="prefix of Redis keys/channels")
+    redis_mirror_interval_ms: int = Field(
+        50, ge=5, le=1000, description="how often a reply's new frames are written to Redis"
+    )
+    redis_owner_timeout_s: float = Field(
+        5.0, ge=1, le=300, description="a replica silent this long in Redis is taken for dead"
+    )
 
     # logs
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="level")

@@ -34,7 +34,10 @@ def send_message(page: Any, text: str) -> Any:
     """Type and send a message; returns the locator of its reply."""
     before = page.locator(".message.assistant").count()
     page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
+    if (page.viewport_size or {}).get("width", 1280) <= 760:
+        page.click("#send-button")  # on a phone Enter is a newline
+    else:
+        page.press("#composer-input", "Enter")
     expect(page.locator(".message.assistant")).to_have_count(before + 1)
     return page.locator(".message.assistant").nth(before)
 
@@ -92,3 +95,87 @@ def rendered_text(page: Any, markdown: str) -> str:
 
 def reply_text(reply: Any) -> str:
     return reply.locator(".message-body").evaluate("el => el.textContent")
+
+
+def route_socket(
+    page: Any,
+    *,
+    sent: list[dict[str, Any]] | None = None,
+    received: list[dict[str, Any]] | None = None,
+    long_replies: bool = False,
+    rewrite: Any = None,
+) -> None:
+    """Forward the page's /ws through a Playwright route that records frames both ways.
+    `long_replies` adds the server's documented `params.ignore_eos` extension to every
+    turn, so the demo model cannot end a reply before the test acts on it; `rewrite(frame)`
+    may replace a server frame (or return None to pass it unchanged). The page code is
+    unchanged."""
+    import json
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if sent is not None:
+                sent.append(frame)
+            if long_replies and frame.get("type") in ("chat", "regenerate", "edit"):
+                frame = {**frame, "params": {**frame.get("params", {}), "ignore_eos": True}}
+            server.send(json.dumps(frame))
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if received is not None:
+                received.append(frame)
+            replaced = rewrite(frame) if rewrite else None
+            ws.send(json.dumps(replaced) if replaced is not None else message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws$"), route)
+
+
+def wait_for_frames(
+    page: Any, frames: list[dict[str, Any]], predicate: Any, count: int = 1
+) -> None:
+    """Let Playwright dispatch events until `count` recorded frames match `predicate`
+    (bounded: 30 s). The short waits only hand control to Playwright's event loop."""
+    for _ in range(1500):
+        if sum(1 for f in frames if predicate(f)) >= count:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError(f"fewer than {count} matching frames within 30 s")
+
+
+def shot(page: Any, directory: Any, name: str) -> None:
+    page.screenshot(path=str(directory / f"{name}.png"), animations="disabled", caret="hide")
+
+
+def seed_conversation(ws_url: str, prompts: list[str], tag: str) -> str:
+    """A finished conversation made over a real WebSocket; returns its id."""
+    import json
+
+    from websockets.sync.client import connect
+
+    conv_id: str | None = None
+    with connect(ws_url, open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "hello"
+        for index, prompt in enumerate(prompts):
+            frame: dict[str, Any] = {
+                "type": "chat",
+                "client_msg_id": f"{tag}-{index}",
+                "content": prompt,
+            }
+            if conv_id:
+                frame["conversation_id"] = conv_id
+            ws.send(json.dumps(frame))
+            while True:
+                got = json.loads(ws.recv(timeout=90))
+                assert got["type"] != "error", got
+                if got["type"] == "accepted":
+                    conv_id = got["conversation_id"]
+                elif got["type"] == "end":
+                    break
+    assert conv_id
+    return conv_id

@@ -77,9 +77,15 @@ def test_admin_page_needs_the_admin_role(
     page = context.new_page()
     page.goto(f"{server.base_url}/admin")
     _sign_in(page, tokens["carol"])
-    expect(page.locator("#list-status")).to_have_text("This page needs the admin role.")
+    # A plain "admins only" page: no search, no export, no transcript controls.
+    expect(page.locator("#admins-only")).to_be_visible()
+    expect(page.locator("#admins-only")).to_contain_text("Admins only")
+    for control in ("#filter-form", "#export-button", "#conversation-rows"):
+        expect(page.locator(control)).to_be_hidden()
 
     page.evaluate("sessionStorage.clear()")
     page.reload()
     _sign_in(page, tokens["root"])
     expect(page.locator("#list-status")).to_contain_text("conversation")
+    expect(page.locator("#admins-only")).to_be_hidden()
+    expect(page.locator("#export-button")).to_be_visible()

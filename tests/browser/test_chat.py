@@ -233,11 +233,23 @@ def test_rename_and_delete_conversation(page: Any, live_server: Any, api: Any) -
     expect(page.locator("#conversation-title")).to_have_text("Renamed by the browser test")
     assert stored_conversation(api, conv_id)["title"] == "Renamed by the browser test"
 
-    row.locator(".delete-conversation").click()
-    expect(row.locator(".delete-conversation")).to_have_text("Delete?")
+    # Delete hides it at once with an Undo; Undo brings it back, nothing was deleted.
     row.locator(".delete-conversation").click()
     expect(row).to_have_count(0)
     expect(page.locator("#conversation-title")).to_have_text("New conversation")
+    page.locator("#undo-bar .undo-button").click()
+    expect(row).to_be_visible()
+    expect(page.locator("#conversation-title")).to_have_text("Renamed by the browser test")
+    assert api.get(f"/api/conversations/{conv_id}").status_code == 200
+    # Deleted for good when the undo window (6 s) closes.
+    with page.expect_response(
+        lambda r: r.request.method == "DELETE" and conv_id in r.url, timeout=15_000
+    ) as deleted:
+        row.locator(".delete-conversation").click()
+        expect(row).to_have_count(0)
+        expect(page.locator("#undo-bar .undo-button")).to_be_visible()
+    assert deleted.value.status == 204
+    expect(page.locator("#undo-bar .undo-button")).to_be_hidden()
     assert api.get(f"/api/conversations/{conv_id}").status_code == 404
 
 

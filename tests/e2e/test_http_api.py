@@ -79,7 +79,7 @@ async def test_admin_search_transcript_and_export(live_server: ServerProcess) ->
         assert export.status_code == 200
         lines = [json.loads(line) for line in export.text.splitlines()]
         assert accepted["conversation_id"] in {line["id"] for line in lines}
-        assert http.get("/api/admin/export", params={"format": "csv"}).status_code == 400
+        assert http.get("/api/admin/export", params={"format": "xml"}).status_code == 400
 
 
 def test_health_readiness_metrics_and_pages(live_server: ServerProcess) -> None:

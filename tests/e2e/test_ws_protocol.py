@@ -310,3 +310,29 @@ async def test_on_disconnect_stop_and_continue(live_server: ServerProcess) -> No
     assert ends[stopping["reply_id"]]["finish_reason"] == "stopped"
     assert ends[continuing["reply_id"]]["finish_reason"] == "length"
     assert ends[continuing["reply_id"]]["usage"]["completion_tokens"] == 400
+
+
+async def test_regenerate_and_edit_with_the_real_engine(live_server: ServerProcess) -> None:
+    """A regenerated reply gets the same prompt as the original (same seed, same text);
+    an edit is a sibling of the message it replaces; history shows the active path."""
+    params = {"seed": 11, "temperature": 0.9, "max_tokens": 12}
+    async with client(live_server.ws_url) as c:
+        first = await c.chat("Tell me about the sea.", msg_id(), params=params)
+        original, _, _ = await c.collect_reply(first["reply_id"])
+        cid, asked = first["conversation_id"], first["user_message_id"]
+        regenerate = {"conversation_id": cid, "user_message_id": asked, "params": params}
+        await c.send({"type": "regenerate", "client_msg_id": msg_id(), **regenerate})
+        again = await c.recv_type("accepted")
+        assert (again["user_message_id"], again["parent_id"]) == (asked, asked)
+        text, _, _ = await c.collect_reply(again["reply_id"])
+        assert text == original
+        edit = {"conversation_id": cid, "message_id": asked, "content": "Tell me about cats."}
+        await c.send({"type": "edit", "client_msg_id": msg_id(), **edit})
+        edited = await c.recv_type("accepted")
+        assert edited["parent_id"] is None
+        edited_text, _, _ = await c.collect_reply(edited["reply_id"])
+    with live_server.http() as http:
+        convo = http.get(f"/api/conversations/{cid}").json()
+    assert [m["content"] for m in convo["messages"]] == ["Tell me about cats.", edited_text]
+    assert convo["messages"][0]["sibling_ids"] == [asked, edited["user_message_id"]]
+    assert len(convo["tree"]) == 5

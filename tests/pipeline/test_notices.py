@@ -30,6 +30,7 @@ async def test_another_connection_hears_of_the_turn_and_follows_its_reply(
             "reply_id": accepted["reply_id"],
             "client_msg_id": "from-phone",
             "content": "hi",
+            "parent_id": None,
         }
         await laptop.send({"type": "resume", "reply_id": notice["reply_id"], "last_seq": 0})
         text, _, end = await laptop.collect_reply(notice["reply_id"])

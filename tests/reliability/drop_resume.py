@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -34,8 +35,10 @@ class DropResumeStats:
     snapshots: int = 0
 
 
-async def _start_reply(url: str, max_tokens: int, stats: DropResumeStats) -> Followed:
-    async with client(url) as c:
+async def _start_reply(
+    url: str, max_tokens: int, stats: DropResumeStats, token: str | None
+) -> Followed:
+    async with client(url, token) as c:
         accepted = await c.chat(
             "Tell me about the sea.", uuid.uuid4().hex, params=long_params(max_tokens)
         )
@@ -68,13 +71,24 @@ async def _read_some(c: Client, reply: Followed, frames: int, stats: DropResumeS
 
 
 async def _worker(
-    url: str, cycles: int, max_tokens: int, rng: random.Random, stats: DropResumeStats
+    urls: Sequence[str],
+    cycles: int,
+    max_tokens: int,
+    rng: random.Random,
+    stats: DropResumeStats,
+    token: str | None,
 ) -> None:
-    reply = await _start_reply(url, max_tokens, stats)
+    # With several servers (replicas), every reconnect goes to the next one.
+    turn = rng.randrange(len(urls))
+    reply = await _start_reply(urls[turn % len(urls)], max_tokens, stats, token)
     for _ in range(cycles):
+        turn += 1
+        url = urls[turn % len(urls)]
         if reply.ended:
-            reply = await _start_reply(url, max_tokens, stats)
-        async with client(url) as c:
+            reply = await _start_reply(url, max_tokens, stats, token)
+            turn += 1
+            url = urls[turn % len(urls)]
+        async with client(url, token) as c:
             await c.send({"type": "resume", "reply_id": reply.reply_id, "last_seq": reply.last_seq})
             await _read_some(c, reply, rng.randint(1, 4), stats)
             if rng.random() < 0.5:
@@ -85,21 +99,33 @@ async def _worker(
 
 
 async def drop_resume(
-    url: str, base_url: str, cycles: int, workers: int, max_tokens: int, seed: int
+    url: str | Sequence[str],
+    base_url: str,
+    cycles: int,
+    workers: int,
+    max_tokens: int,
+    seed: int,
+    token: str | None = None,
 ) -> DropResumeStats:
     """`workers` clients, each on its own reply at a time, `cycles` drops in total.
 
-    Each client finally reads its reply to the end and compares it with the stored text."""
+    Each client finally reads its reply to the end and compares it with the stored text.
+    With several URLs (replicas of one deployment), each reconnect goes to the next one."""
+    urls = [url] if isinstance(url, str) else list(url)
     stats = DropResumeStats()
     rng = random.Random(seed)
     per_worker = [cycles // workers + (i < cycles % workers) for i in range(workers)]
     await asyncio.gather(
-        *(_worker(url, n, max_tokens, random.Random(rng.random()), stats) for n in per_worker)
+        *(
+            _worker(urls, n, max_tokens, random.Random(rng.random()), stats, token)
+            for n in per_worker
+        )
     )
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        for reply in stats.replies:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as http:
+        for i, reply in enumerate(stats.replies):
             while not reply.ended:
-                async with client(url) as c:
+                async with client(urls[i % len(urls)], token) as c:
                     await c.send(
                         {"type": "resume", "reply_id": reply.reply_id, "last_seq": reply.last_seq}
                     )

@@ -73,7 +73,9 @@ async def stream_until(
 ) -> None:
     """One socket: ask for replies back to back until `until` (monotonic) has passed."""
     try:
-        async with client(url, open_timeout=OPEN_TIMEOUT_S) as c:
+        # No client keepalive pings: a measuring client whose own loop lags must not drop
+        # its sockets (the server still pings, and the library answers).
+        async with client(url, open_timeout=OPEN_TIMEOUT_S, ping_interval=None) as c:
             done = 0
             while done < min_replies or time.monotonic() < until:
                 accepted = await c.chat(

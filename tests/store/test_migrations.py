@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from tickertape.store.db import create_engine
 from tickertape.store.errors import DatabaseUnavailable, InvalidDatabaseUrl, StoreError
-from tickertape.store.migrations import downgrade, is_at_head, upgrade_to_head
+from tickertape.store.migrations import downgrade, is_at_head, upgrade, upgrade_to_head
 from tickertape.store.models import Base
 from tickertape.store.sql_store import SqlStore
+from tickertape.store.types import TurnRecord
+from tickertape.transport.views import transcript_json
 
 TABLES = {"users", "api_tokens", "web_sessions", "audit_log", "conversations", "messages"}
 # Every revision, oldest first: a new migration is added here too.
-REVISIONS = ["0001_initial", "0002_reply_error_code"]
+REVISIONS = [
+    "0001_initial",
+    "0002_reply_error_code",
+    "0003_message_tree",
+    "0004_response_frames",
+]
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -109,3 +117,62 @@ async def test_unreachable_databases_are_typed_one_line_errors(tmp_path: Path) -
 async def test_missing_alembic_dir_is_reported(sqlite_url: str, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="alembic scripts not found"):
         await upgrade_to_head(sqlite_url, lambda _: None, script_location=tmp_path)
+
+
+# Rows as the 0002 schema stored them: linear conversations, ordinals 0, 1, 2, ...
+_OLD_ROWS = """
+INSERT INTO users (id, name, role, created_at) VALUES ('u1', 'alice', 'user', :t);
+INSERT INTO conversations (id, user_id, title, message_count, created_at, updated_at)
+    VALUES ('c1', 'u1', 'Old', 4, :t, :t), ('c2', 'u1', 'Short', 2, :t, :t);
+INSERT INTO messages (id, conversation_id, user_id, ordinal, role, content, client_msg_id,
+                      status, finish_reason, seq, error, error_code, created_at, updated_at)
+VALUES ('m0', 'c1', 'u1', 0, 'user', 'hi', 'k0', 'complete', NULL, 0, NULL, NULL, :t, :t),
+       ('m1', 'c1', 'u1', 1, 'assistant', '', NULL, 'error', 'error', 0, 'busy', 'overloaded',
+        :t, :t),
+       ('m2', 'c1', 'u1', 2, 'user', 'again', 'k2', 'complete', NULL, 0, NULL, NULL, :t, :t),
+       ('m3', 'c1', 'u1', 3, 'assistant', 'hello', NULL, 'complete', 'stop', 1, NULL, NULL,
+        :t, :t),
+       ('n0', 'c2', 'u1', 0, 'user', 'one', 'k4', 'complete', NULL, 0, NULL, NULL, :t, :t),
+       ('n1', 'c2', 'u1', 1, 'assistant', 'two', NULL, 'complete', 'stop', 1, NULL, NULL,
+        :t, :t)
+"""
+
+
+async def test_linear_conversations_become_trees(db_url: str) -> None:
+    """0003 on a database filled through the 0002 schema: each message's parent is the one
+    before it, the active leaf is the last one, and the app reads and continues it."""
+    await upgrade(db_url, "0002_reply_error_code", lambda _: None)
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            for statement in filter(str.strip, _OLD_ROWS.split(";")):
+                await conn.execute(text(statement), {"t": datetime(2026, 1, 1, tzinfo=UTC)})
+    finally:
+        await engine.dispose()
+    await upgrade_to_head(db_url, lambda _: None)
+    store = SqlStore.from_url(db_url)
+    await store.start()
+    try:
+        transcript = await store.get_transcript("c1", "u1")
+        parents = [(m.id, m.parent_id) for m in transcript.messages]
+        assert parents == [("m0", None), ("m1", "m0"), ("m2", "m1"), ("m3", "m2")]
+        assert transcript.summary.active_leaf_id == "m3"
+        assert transcript.summary.message_count == 4
+        view = transcript_json(transcript)
+        assert [m["id"] for m in view["messages"]] == ["m0", "m1", "m2", "m3"]
+        assert view["messages"][1]["error"] == {"code": "overloaded", "message": "busy"}
+        assert view["messages"][3]["sibling_ids"] == ["m3"]
+        assert (await store.get_transcript("c2", "u1")).summary.active_leaf_id == "n1"
+        # Old idempotency keys still answer; a new turn continues the active leaf.
+        assert (await store.find_turn("u1", "k2")) == TurnRecord(
+            "c1", "m2", "m3", "k2", False, "m1"
+        )
+        turn = await store.start_turn("u1", "k5", "more", "c1", {})
+        after = await store.get_transcript("c1", "u1")
+        assert [(m.id, m.parent_id) for m in after.messages[4:]] == [
+            (turn.user_message_id, "m3"),
+            (turn.reply_id, turn.user_message_id),
+        ]
+        assert after.summary.active_leaf_id == turn.reply_id
+    finally:
+        await store.close()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.store.helpers import final
 from tickertape.store.errors import BadRequest
-from tickertape.store.reads import escape_like
+from tickertape.store.listing import escape_like
 from tickertape.store.sql_store import SqlStore
 from tickertape.store.types import NotFound
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from tickertape.app import create_app
 from tickertape.auth.authenticator import hash_token
@@ -28,6 +29,7 @@ class AppServer:
     url: str
     settings: Settings
     users: dict[str, tuple[UserRecord, str]]  # name -> (record, API token)
+    app: FastAPI | None = None  # the served app (its services, in the test's own loop)
 
     @property
     def ws_url(self) -> str:
@@ -42,10 +44,11 @@ async def serve_app(
     tmp_path: Path,
     engine_factory: Callable[[Settings], Engine],
     users: tuple[str, ...] = ("alice",),
+    admins: tuple[str, ...] = (),
     **settings: object,
 ) -> AsyncIterator[AppServer]:
-    """Migrate a fresh SQLite file, create `users` (with one API token each, `tt_<name>...`),
-    and serve the app on a listening loopback socket until the block ends."""
+    """Migrate a fresh SQLite file, create `users` and `admins` (with one API token each,
+    `tt_<name>...`), and serve the app on a listening loopback socket until the block ends."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'tickertape.db'}"
     config = Settings(database_url=database_url, auth="token", **settings)  # type: ignore[arg-type]
     await prepare_database(config, migrate=True)
@@ -53,8 +56,8 @@ async def serve_app(
     store = SqlStore.from_url(database_url)
     await store.start()
     try:
-        for name in users:
-            account = await store.create_user(name, "user")
+        for name, role in [(n, "user") for n in users] + [(n, "admin") for n in admins]:
+            account = await store.create_user(name, role)  # type: ignore[arg-type]
             token = f"tt_{name}_{'x' * 24}"
             await store.add_api_token(account.record.id, hash_token(token), "test")
             accounts[name] = (account.record, token)
@@ -78,7 +81,7 @@ async def serve_app(
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         await _started(url, task)
-        yield AppServer(url, config, accounts)
+        yield AppServer(url, config, accounts, app)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)

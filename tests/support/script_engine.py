@@ -4,7 +4,9 @@ The reply is the words of REPLY, one update per "step", honoring max_tokens (wor
 stop strings. The last message picks special behaviours: `forever` (five words, then
 nothing until a stop), `overload` (submit refuses after the commit), `ratelimit` and
 `fail` (the reply ends with that error), `toolong` (prepare refuses). `queue_full` makes
-`check_capacity` refuse, as a full generation queue does.
+`check_capacity` refuse, as a full generation queue does. `paced` replies `max_tokens`
+words (" w0", " w1", ...), each one only when the test releases a step
+(`engine.steps.release()`), so a test decides how far a reply has got.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class ScriptEngine:
         default_factory=lambda: defaultdict(asyncio.Event)
     )
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    steps: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(0))
 
     model_name: str = MODEL
     context_length: int = 2048
@@ -112,8 +115,13 @@ class ScriptEngine:
         words = [(" " if i else "") + w for i, w in enumerate(REPLY.split())]
         if content == "forever":  # a few words, then nothing until a stop ends it
             words = [f" w{i}" for i in range(5)]
+        paced = content == "paced"
+        if paced:
+            words = [f" w{i}" for i in range(params.max_tokens)]
         text, sent, reason = "", 0, FinishReason.STOP
         for word in words:
+            if paced:
+                await _paced_step(self.steps, stopped)
             if stopped.is_set():
                 reason = FinishReason.STOPPED
                 break
@@ -137,6 +145,18 @@ class ScriptEngine:
             await stopped.wait()
             reason = FinishReason.STOPPED
         finish(reason, sent)
+
+
+async def _paced_step(steps: asyncio.Semaphore, stopped: asyncio.Event) -> None:
+    """Wait for the test to release a step, or for a stop."""
+    step = asyncio.ensure_future(steps.acquire())
+    stop = asyncio.ensure_future(stopped.wait())
+    await asyncio.wait([step, stop], return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if not step.done():
+        step.cancel()
+    elif not step.cancelled() and stopped.is_set():
+        steps.release()  # a stop won: the step stays for another reply
 
 
 async def _next_step() -> None:

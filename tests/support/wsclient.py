@@ -13,7 +13,9 @@ from websockets.asyncio.client import ClientConnection, connect
 FRAME_TIMEOUT_S = 60.0
 # Frames about the user's conversations that any connection may get at any time (another
 # connection of the same user started a turn...); v1 clients ignore them.
-NOTICES = frozenset({"turn_started", "conversation_renamed", "conversation_deleted"})
+NOTICES = frozenset(
+    {"turn_started", "conversation_renamed", "conversation_deleted", "branch_changed"}
+)
 
 
 class Client:

@@ -19,7 +19,17 @@ class Queued:
     position: int
 
 
-LogItem = Queued | LogFrame | ReplyEnd
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole text through `seq`: sent instead of frames a log does not have (a reply of
+    a replica that died, ended on the store's text; see chat/redis_reaper.py)."""
+
+    seq: int
+    text: str
+    status: str
+
+
+LogItem = Queued | LogFrame | Snapshot | ReplyEnd
 
 
 class LogCursor:
@@ -43,6 +53,10 @@ class LogCursor:
             self.next_seq += 1
             return frame
         if log.end is not None:
+            if log.end.seq != self.next_seq - 1:
+                # The end is not where this reader's frames lead (never for a local log).
+                self.next_seq = log.end.seq + 1
+                return Snapshot(log.end.seq, log.text_through(log.end.seq), log.end.status)
             self.done = True
             return log.end
         return None

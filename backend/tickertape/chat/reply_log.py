@@ -64,6 +64,8 @@ class ReplyLog:
         self.coalesced_frames = 0  # frames that carry more than one engine step's output
         self._tail: list[str] = []
         self._tail_kind = TEXT
+        self._ends: list[int] = []  # where frame n ends in the reply's text (offsets)
+        self._text_chars = 0
         self._listeners: set[Callable[[], None]] = set()
 
     # writer side (the reply's run, on the event loop)
@@ -105,6 +107,9 @@ class ReplyLog:
                 self.coalesced_frames += 1
             self._tail.clear()
             self.frames.append(LogFrame(len(self.frames) + 1, self._tail_kind, text))
+            if self._tail_kind == TEXT:
+                self._text_chars += len(text)
+            self._ends.append(self._text_chars)
         return len(self.frames)
 
     @property
@@ -114,6 +119,11 @@ class ReplyLog:
     def text_through(self, seq: int, kind: str = TEXT) -> str:
         """The reply's text of one kind in frames 1..seq (a snapshot's `text`)."""
         return "".join(f.text for f in self.frames[:seq] if f.kind == kind)
+
+    def frame_ends(self, seq: int) -> list[int]:
+        """Where each of frames 1..seq ends in `text_through(seq)` (a new list): what the
+        store keeps so that a stored reply replays frame by frame."""
+        return self._ends[:seq]
 
     # reader side
 

@@ -107,7 +107,9 @@ class ReplyRun:
         if not reply.has_tail and reply.sealed_seq == self._checkpointed_seq:
             return
         seq = reply.seal()
-        self._store.checkpoint_reply(reply.reply_id, reply.text_through(seq), seq)
+        self._store.checkpoint_reply(
+            reply.reply_id, reply.text_through(seq), seq, reply.frame_ends(seq)
+        )
         self._checkpointed_seq = seq
         self._updates_since_checkpoint = 0
 
@@ -147,6 +149,7 @@ class ReplyRun:
                 timing,
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
+                frame_ends=tuple(self.log.frame_ends(seq)),
             )
             try:
                 await self._write_final(self._store, final)

@@ -19,8 +19,10 @@ from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import ReplyLease, UserLimits
 from tickertape.chat.notices import Notice, NoticeBus
+from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
+from tickertape.chat.shared import SharedReplies
 from tickertape.engine.types import ChatMessage, Engine, EngineError, SamplingParams
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
@@ -34,7 +36,6 @@ from tickertape.store.types import (
 
 log = logging.getLogger(__name__)
 
-_HISTORY_STATUSES = frozenset({"complete", "stopped", "interrupted"})
 DRAIN_RETRY_AFTER_MS = 2000
 IN_FLIGHT_RETRY_AFTER_MS = 1000
 
@@ -58,6 +59,14 @@ class TurnRequest:
     messages: tuple[ChatMessage, ...] | None = None
     store: bool = True
     origin: str | None = None  # the session it came from (its notice is not sent back)
+    # Where the turn goes in the conversation's tree; at most one of these (none: after
+    # the active leaf, as in a linear conversation). Each needs `conversation_id`.
+    parent_id: str | None = None  # continue from this reply (a branch from an older point)
+    edit_of: str | None = None  # a new user message beside this one (same parent)
+    regenerate_of: str | None = None  # a new reply to this user message; `content` unused
+    # Kept beside the reply's generation parameters (the Responses API keeps its request
+    # there: instructions, input items, metadata...).
+    record: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,9 @@ class TurnStarted:
     user_message_id: str | None
     log: ReplyLog | None  # None when a retried turn's reply is no longer in memory
     truncated: int = 0  # oldest messages left out of the prompt to fit the context
+    # The new user message's parent (a regenerated reply: its user message); None for a
+    # conversation's first message and for turns that are not stored.
+    parent_id: str | None = None
 
     @classmethod
     def of(cls, turn: TurnRecord, reply_log: ReplyLog | None, truncated: int) -> TurnStarted:
@@ -78,6 +90,7 @@ class TurnStarted:
             turn.user_message_id,
             reply_log,
             truncated,
+            turn.parent_id,
         )
 
 
@@ -91,6 +104,7 @@ class ChatService:
         limits: UserLimits,
         notices: NoticeBus,
         metrics: Metrics,
+        shared: SharedReplies | None = None,
     ) -> None:
         self._config = config
         self._engine = engine
@@ -99,6 +113,7 @@ class ChatService:
         self._limits = limits
         self.notices = notices
         self._metrics = metrics
+        self._shared = shared  # several replicas: replies visible to and from the others
         self._runs: set[ReplyRun] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
@@ -117,10 +132,9 @@ class ChatService:
                 raise
             return TurnStarted.of(existing, self.hub.get(existing.reply_id), 0)
         try:
-            prompt = await self._engine.prepare(
-                await self._prompt_messages(user, request), request.params
-            )
-            turn = await self._commit(user, request)
+            plan = await plan_turn(self._store, self._config.system_prompt, user, request)
+            prompt = await self._engine.prepare(plan.messages, request.params)
+            turn = await self._commit(user, request, plan)
         except (EngineError, StoreError) as exc:
             self._refused(user, lease)
             raise _typed(exc, ref) from exc
@@ -133,6 +147,8 @@ class ChatService:
         conversation_id = turn.conversation_id if request.store else None
         reply_log = ReplyLog(turn.reply_id, user.id, conversation_id, request.on_disconnect)
         self.hub.add(reply_log)
+        if self._shared is not None:
+            await self._shared.register(reply_log, request.store)
         run = self._run(reply_log, lease, stored=request.store)
         try:
             self._engine.submit(turn.reply_id, user.id, prompt, request.params, run)
@@ -143,10 +159,12 @@ class ChatService:
         if not request.store:
             return TurnStarted(ref, turn.reply_id, None, None, reply_log, prompt.dropped_messages)
         started = TurnStarted.of(turn, reply_log, prompt.dropped_messages)
-        self._notify(user, request, started)
+        self._notify(user, request, started, plan.content)
         return started
 
-    def _notify(self, user: UserRecord, request: TurnRequest, started: TurnStarted) -> None:
+    def _notify(
+        self, user: UserRecord, request: TurnRequest, started: TurnStarted, content: str
+    ) -> None:
         """The user's other connections learn of the turn (and may follow its reply)."""
         frame = {
             "type": "turn_started",
@@ -154,7 +172,8 @@ class ChatService:
             "user_message_id": started.user_message_id,
             "reply_id": started.reply_id,
             "client_msg_id": started.client_msg_id,
-            "content": request.content,
+            "content": content,
+            "parent_id": started.parent_id,
         }
         self.notices.publish(Notice(user.id, frame, request.origin))
 
@@ -162,13 +181,22 @@ class ChatService:
         """The checks every turn passes, in this order; a lease on success."""
         if self._draining:
             raise ChatError("overloaded", "server is restarting", ref, DRAIN_RETRY_AFTER_MS)
-        if not await self._limits.acquire_reply(user.id):
+        try:
+            acquired = await self._limits.acquire_reply(user.id)
+        except ChatError as exc:  # shared limits that cannot be checked (Redis down)
+            exc.ref = exc.ref or ref
+            raise
+        if not acquired:
             raise ChatError(
                 "rate_limited", "too many replies in flight", ref, IN_FLIGHT_RETRY_AFTER_MS
             )
         lease = ReplyLease(self._limits, user.id)
         try:
             wait_ms = await self._limits.take_message(user.id)
+        except ChatError as exc:
+            lease.release()
+            exc.ref = exc.ref or ref
+            raise
         except BaseException:
             lease.release()
             raise
@@ -193,16 +221,17 @@ class ChatService:
         except StoreError as exc:
             raise _typed(exc, request.client_msg_id) from exc
 
-    async def _commit(self, user: UserRecord, request: TurnRequest) -> TurnRecord:
+    async def _commit(self, user: UserRecord, request: TurnRequest, plan: Plan) -> TurnRecord:
         if not request.store:
             reply_id = uuid.uuid4().hex
             return TurnRecord("", "", reply_id, request.client_msg_id, created=True)
         return await self._store.start_turn(
             user.id,
             request.client_msg_id,
-            request.content,
+            plan.content,
             request.conversation_id,
             _params_record(request),
+            plan.at,
         )
 
     def _run(self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool) -> ReplyRun:
@@ -229,30 +258,27 @@ class ChatService:
             for run in list(self._runs):
                 run.checkpoint()
 
-    async def _prompt_messages(self, user: UserRecord, request: TurnRequest) -> list[ChatMessage]:
-        if request.messages is not None:
-            return list(request.messages)
-        messages: list[ChatMessage] = []
-        if self._config.system_prompt:
-            messages.append(ChatMessage("system", self._config.system_prompt))
-        if request.conversation_id is not None:
-            transcript = await self._store.get_transcript(request.conversation_id, user.id)
-            for record in transcript.messages:
-                if record.role == "user" or (
-                    record.role == "assistant"
-                    and record.status in _HISTORY_STATUSES
-                    and record.content
-                ):
-                    messages.append(ChatMessage(record.role, record.content))
-        messages.append(ChatMessage("user", request.content))
-        return messages
-
     # -- replies in flight -----------------------------------------------------------
     def stop(self, user: UserRecord, reply_id: str) -> None:
         reply_log = self.hub.get(reply_id)
         if reply_log is None or reply_log.user_id != user.id:
             raise ChatError("not_found", "no such reply in progress", reply_id)
         if reply_log.end is None:
+            if reply_log.stop_requested_at is None:
+                reply_log.stop_requested_at = time.monotonic()
+            self._engine.stop(reply_id)
+
+    async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:
+        """A client's `stop`: the reply may run on this replica or on another one."""
+        remote = self.hub.get(reply_id) is None and self._shared is not None
+        if remote and self._shared is not None and await self._shared.stop(user.id, reply_id):
+            return
+        self.stop(user, reply_id)
+
+    def stop_owned(self, reply_id: str) -> None:
+        """A stop another replica relayed (it checked the user) for a reply running here."""
+        reply_log = self.hub.get(reply_id)
+        if reply_log is not None and reply_log.end is None:
             if reply_log.stop_requested_at is None:
                 reply_log.stop_requested_at = time.monotonic()
             self._engine.stop(reply_id)
@@ -280,6 +306,17 @@ class ChatService:
         frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
         self.notices.publish(Notice(user.id, frame))
 
+    async def switch_branch(self, user: UserRecord, conversation_id: str, message_id: str) -> str:
+        """Make the newest leaf under `message_id` active; tell the user's connections."""
+        leaf = await self._store.set_active_message(conversation_id, user.id, message_id)
+        frame = {
+            "type": "branch_changed",
+            "conversation_id": conversation_id,
+            "active_leaf_id": leaf,
+        }
+        self.notices.publish(Notice(user.id, frame))
+        return leaf
+
     def reader_left(self, reply_log: ReplyLog) -> None:
         """A reader went away; honour `on_disconnect: stop` when it was the last one."""
         if (
@@ -289,9 +326,14 @@ class ChatService:
         ):
             self._engine.stop(reply_log.reply_id)
 
-    async def find_reply(self, user: UserRecord, reply_id: str) -> ReplyLog | MessageRecord:
-        """The live log of a reply, or its stored record; not_found hides other users'."""
+    async def find_reply(
+        self, user: UserRecord, reply_id: str, last_seq: int = 0
+    ) -> ReplyLog | MessageRecord:
+        """The live log of a reply (this replica's, else another's through the shared
+        layer), or its stored record; not_found hides other users'."""
         reply_log = self.hub.get(reply_id)
+        if reply_log is None and self._shared is not None:
+            reply_log = await self._shared.find(user.id, reply_id, last_seq)
         if reply_log is not None:
             if reply_log.user_id == user.id:
                 return reply_log
@@ -330,6 +372,7 @@ def _params_record(request: TurnRequest) -> dict[str, object]:
         "frequency_penalty": p.frequency_penalty,
         "presence_penalty": p.presence_penalty,
         "on_disconnect": request.on_disconnect,
+        **(request.record or {}),
     }
 
 

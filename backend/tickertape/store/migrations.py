@@ -106,6 +106,17 @@ async def upgrade_to_head(
     await _run(database_url, progress, script_location, lambda c: command.upgrade(c, "head"))
 
 
+async def upgrade(
+    database_url: str,
+    revision: str,
+    progress: Progress,
+    *,
+    script_location: str | Path | None = None,
+) -> None:
+    """Apply the revisions up to `revision` (for tests that need an older schema)."""
+    await _run(database_url, progress, script_location, lambda c: command.upgrade(c, revision))
+
+
 async def downgrade(
     database_url: str,
     revision: str,

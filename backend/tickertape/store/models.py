@@ -131,6 +131,10 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200))
     # Denormalised: the number of messages, which is also the next message's ordinal.
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The end of the branch shown and continued (`messages.id`). No foreign key: messages
+    # are only ever deleted with their conversation, and a cycle of foreign keys between
+    # the two tables would complicate every delete and SQLite's table rebuilds.
+    active_leaf_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -149,6 +153,11 @@ class Message(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    # The message this one answers (None: a first user message). A user message's parent is
+    # the reply it follows; a reply's parent is its user message. Siblings are branches.
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
     # No index of its own: uq_messages_user_id_client_msg_id leads with it.
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     ordinal: Mapped[int] = mapped_column(Integer)
@@ -163,5 +172,9 @@ class Message(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)  # why a reply failed, in words
     error_code: Mapped[str | None] = mapped_column(String(32))  # a contract error code
+    # Where each of frames 1..seq ends in `content` (character offsets): the reply's frame
+    # boundaries, so a reply read back from the store replays frame by frame (Responses
+    # `starting_after`). NULL for replies stored before revision 0004.
+    frame_ends: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from tickertape.store import turns, users
+from tickertape.store import branches, turns, users
 from tickertape.store.db import (
     WRITE_OPTION,
     SqliteSync,
@@ -21,6 +21,7 @@ from tickertape.store.db import (
     create_engine,
     create_sqlite_writer_engine,
 )
+from tickertape.store.listing import Listing
 from tickertape.store.models import utcnow
 from tickertape.store.reads import Reader
 from tickertape.store.records import (
@@ -31,11 +32,15 @@ from tickertape.store.records import (
 )
 from tickertape.store.transactions import AsyncTransactions, ThreadTransactions, Transactions
 from tickertape.store.types import (
+    ConversationFilter,
     MessageRecord,
+    MessageStatus,
     Page,
+    Placement,
     ReplyFinal,
     Store,
     Transcript,
+    TurnDeletion,
     TurnRecord,
     UserRecord,
 )
@@ -71,8 +76,9 @@ class SqlStore:
             )
         self._transactions = transactions
         self._writer = Writer(transactions, max_batch=max_batch)
-        self._checkpoints: dict[str, tuple[str, int]] = {}
+        self._checkpoints: dict[str, turns.Checkpoint] = {}
         self._reader = Reader(reads)
+        self._listing = Listing(reads)
         self._users = users.UserReader(reads)
 
     @classmethod
@@ -137,17 +143,22 @@ class SqlStore:
         content: str,
         conversation_id: str | None,
         params: dict[str, Any],
+        at: Placement | None = None,
     ) -> TurnRecord:
         return await self._writer.submit(
-            lambda s: turns.start_turn(s, user_id, client_msg_id, content, conversation_id, params)
+            lambda s: turns.start_turn(
+                s, user_id, client_msg_id, content, conversation_id, params, at
+            )
         )
 
     async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
         return await self._reader.find_turn(user_id, client_msg_id)
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
         # The latest checkpoint per reply wins; all of them go out in one statement.
-        self._checkpoints[reply_id] = (content, seq)
+        self._checkpoints[reply_id] = (content, seq, frame_ends)
         self._writer.submit_coalesced(_CHECKPOINTS_KEY, self._take_checkpoints)
 
     def _take_checkpoints(self) -> Callable[[Session], None] | None:
@@ -160,6 +171,14 @@ class SqlStore:
         self._checkpoints.pop(final.reply_id, None)
         await self._writer.submit(lambda s: turns.finish_reply(s, final))
 
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        return await self._writer.submit(lambda s: branches.delete_turn(s, reply_id, user_id))
+
+    async def interrupt_reply(self, reply_id: str, content: str, seq: int) -> bool:
+        """A reply of a dead replica ends `interrupted` (only if still `streaming`)."""
+        self._checkpoints.pop(reply_id, None)
+        return await self._writer.submit(lambda s: turns.interrupt_reply(s, reply_id, content, seq))
+
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None:
         await self._writer.submit(
             lambda s: turns.rename_conversation(s, conversation_id, user_id, title)
@@ -167,6 +186,11 @@ class SqlStore:
 
     async def delete_conversation(self, conversation_id: str, user_id: str) -> None:
         await self._writer.submit(lambda s: turns.delete_conversation(s, conversation_id, user_id))
+
+    async def set_active_message(self, conversation_id: str, user_id: str, message_id: str) -> str:
+        return await self._writer.submit(
+            lambda s: branches.set_active_message(s, conversation_id, user_id, message_id)
+        )
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -183,17 +207,25 @@ class SqlStore:
         cursor: str | None,
         query: str | None = None,
         user_name: str | None = None,
+        status: MessageStatus | None = None,
     ) -> Page:
-        return await self._reader.list_conversations(user_id, limit, cursor, query, user_name)
+        where = ConversationFilter(query=query, user_name=user_name, status=status)
+        return await self._listing.list_conversations(user_id, limit, cursor, where)
 
     async def get_transcript(self, conversation_id: str, user_id: str | None) -> Transcript:
         return await self._reader.get_transcript(conversation_id, user_id)
 
     def export_conversations(
-        self, user_id: str | None = None, batch_size: int = 100
+        self,
+        user_id: str | None = None,
+        batch_size: int = 100,
+        where: ConversationFilter | None = None,
     ) -> AsyncIterator[Transcript]:
-        """Every conversation with its messages, oldest first, read in batches."""
-        return self._reader.export_conversations(user_id, batch_size)
+        """Every conversation (`where` selects) with all its messages, oldest first, read
+        in batches."""
+        return self._listing.export_conversations(
+            user_id, batch_size, where or ConversationFilter()
+        )
 
     # --- users, tokens, sessions, audit ---------------------------------------------------
 

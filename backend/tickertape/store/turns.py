@@ -9,9 +9,10 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tickertape.store import branches
 from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length, check_text
 from tickertape.store.models import Conversation, Message, new_id, utcnow
-from tickertape.store.types import ReplyFinal, TurnRecord
+from tickertape.store.types import Placement, ReplyFinal, TurnRecord
 
 TITLE_CHARS = 60
 TITLE_MAX = 200
@@ -44,13 +45,22 @@ def clean_title(title: str) -> str:
 def existing_turn(session: Session, user_id: str, client_msg_id: str) -> TurnRecord | None:
     row = (
         session.execute(
-            select(Message.id, Message.conversation_id, Message.ordinal).where(
-                Message.user_id == user_id, Message.client_msg_id == client_msg_id
-            )
+            select(
+                Message.id,
+                Message.conversation_id,
+                Message.ordinal,
+                Message.role,
+                Message.parent_id,
+            ).where(Message.user_id == user_id, Message.client_msg_id == client_msg_id)
         )
     ).one_or_none()
     if row is None:
         return None
+    if row.role == "assistant":  # a regenerated reply carries the key itself
+        user_message_id = row.parent_id or ""
+        return TurnRecord(
+            row.conversation_id, user_message_id, row.id, client_msg_id, False, user_message_id
+        )
     reply_id = session.scalar(
         select(Message.id).where(
             Message.conversation_id == row.conversation_id, Message.ordinal == row.ordinal + 1
@@ -58,7 +68,7 @@ def existing_turn(session: Session, user_id: str, client_msg_id: str) -> TurnRec
     )
     if reply_id is None:  # cannot happen: both rows are inserted in one transaction
         raise NotFound(f"the reply of message {row.id} is missing")
-    return TurnRecord(row.conversation_id, row.id, reply_id, client_msg_id, created=False)
+    return TurnRecord(row.conversation_id, row.id, reply_id, client_msg_id, False, row.parent_id)
 
 
 def start_turn(
@@ -68,14 +78,23 @@ def start_turn(
     content: str,
     conversation_id: str | None,
     params: dict[str, Any],
+    at: Placement | None = None,
 ) -> TurnRecord:
+    """The user's message and its empty `streaming` reply (only the reply when
+    `at.regenerate`), placed `at` a point of the tree (None: after the active leaf); the
+    reply becomes the conversation's active leaf."""
     check_text(content, "content")
     check_length(client_msg_id, "client_msg_id", 64)
     existing = existing_turn(session, user_id, client_msg_id)
     if existing is not None:
         return existing
     now = utcnow()
+    regenerate = at is not None and at.regenerate
+    added = 1 if regenerate else 2
+    reply_id = new_id()
     if conversation_id is None:
+        if at is not None and (at.regenerate or at.parent_id is not None):
+            raise BadRequest("a new conversation has no message to branch from")
         conversation_id = new_id()
         session.add(
             Conversation(
@@ -85,62 +104,61 @@ def start_turn(
                 message_count=2,
                 created_at=now,
                 updated_at=now,
+                active_leaf_id=reply_id,
             )
         )
-        ordinal = 0
+        ordinal, parent_id = 0, None
     else:
-        # The UPDATE locks the conversation row (PostgreSQL), so the streaming check below
-        # cannot race another writer process.
-        count = session.scalar(
-            update(Conversation)
-            .where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-            .values(message_count=Conversation.message_count + 2, updated_at=now)
-            .returning(Conversation.message_count)
+        ordinal, parent_id = branches.claim(
+            session, conversation_id, user_id, added, reply_id, at, now
         )
-        if count is None:
-            raise NotFound("conversation not found")
-        streaming = session.scalar(
-            select(Message.id)
-            .where(Message.conversation_id == conversation_id, Message.status == "streaming")
-            .limit(1)
+    user_message_id = parent_id if regenerate else new_id()
+    rows = (
+        []
+        if regenerate
+        else [
+            Message(
+                id=user_message_id,
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                user_id=user_id,
+                ordinal=ordinal,
+                role="user",
+                content=content,
+                client_msg_id=client_msg_id,
+                status="complete",
+                seq=0,
+                created_at=now,
+                updated_at=now,
+            )
+        ]
+    )
+    rows.append(
+        Message(
+            id=reply_id,
+            conversation_id=conversation_id,
+            parent_id=user_message_id,
+            user_id=user_id,
+            ordinal=ordinal + added - 1,
+            role="assistant",
+            content="",
+            client_msg_id=client_msg_id if regenerate else None,
+            status="streaming",
+            seq=0,
+            params=params,
+            created_at=now,
+            updated_at=now,
         )
-        if streaming is not None:
-            raise Conflict(f"conversation already has a reply in flight ({streaming})")
-        ordinal = count - 2
-    user_message = Message(
-        id=new_id(),
-        conversation_id=conversation_id,
-        user_id=user_id,
-        ordinal=ordinal,
-        role="user",
-        content=content,
-        client_msg_id=client_msg_id,
-        status="complete",
-        seq=0,
-        created_at=now,
-        updated_at=now,
     )
-    reply = Message(
-        id=new_id(),
-        conversation_id=conversation_id,
-        user_id=user_id,
-        ordinal=ordinal + 1,
-        role="assistant",
-        content="",
-        status="streaming",
-        seq=0,
-        params=params,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add_all([user_message, reply])
+    session.add_all(rows)
     try:
         session.flush()
     except IntegrityError:
         # Another writer process committed the same client_msg_id first (PostgreSQL).
         raise Conflict("a message with this client_msg_id is being stored concurrently") from None
     session.expunge_all()
-    return TurnRecord(conversation_id, user_message.id, reply.id, client_msg_id, created=True)
+    assert user_message_id is not None
+    return TurnRecord(conversation_id, user_message_id, reply_id, client_msg_id, True, parent_id)
 
 
 _MESSAGES = Message.__table__
@@ -152,11 +170,17 @@ _CHECKPOINT = (
         _MESSAGES.c.status == "streaming",
         _MESSAGES.c.seq <= bindparam("new_seq"),
     )
-    .values(content=bindparam("new_content"), seq=bindparam("new_seq"), updated_at=bindparam("now"))
+    .values(
+        content=bindparam("new_content"),
+        seq=bindparam("new_seq"),
+        frame_ends=bindparam("new_ends"),
+        updated_at=bindparam("now"),
+    )
 )
+Checkpoint = tuple[str, int, list[int] | None]  # content, seq, frame ends
 
 
-def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) -> None:
+def checkpoint_replies(session: Session, pending: dict[str, Checkpoint]) -> None:
     """Every pending checkpoint in one executemany statement: with many replies streaming,
     one statement per reply per batch cost more than the rest of the write path together.
 
@@ -164,8 +188,8 @@ def checkpoint_replies(session: Session, pending: dict[str, tuple[str, int]]) ->
     """
     now = utcnow()
     rows = [
-        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "now": now}
-        for reply_id, (content, seq) in pending.items()
+        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "new_ends": ends, "now": now}
+        for reply_id, (content, seq, ends) in pending.items()
     ]
     session.execute(_CHECKPOINT, rows)
 
@@ -186,6 +210,7 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
             timing=dict(final.timing),
             error_code=final.error_code,
             error=final.error_message,
+            frame_ends=None if final.frame_ends is None else list(final.frame_ends),
             updated_at=now,
         )
         .returning(Message.conversation_id)
@@ -204,6 +229,23 @@ def recover_interrupted(session: Session) -> int:
         .values(status="interrupted", finish_reason="interrupted", updated_at=utcnow())
     )
     return _rowcount(result)
+
+
+def interrupt_reply(session: Session, reply_id: str, content: str, seq: int) -> bool:
+    """End a reply whose replica died as `interrupted` with this text; only while it is
+    still `streaming` (its owner may have finished it after all). True if it was."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id == reply_id, Message.status == "streaming")
+        .values(
+            content=content,
+            seq=seq,
+            status="interrupted",
+            finish_reason="interrupted",
+            updated_at=utcnow(),
+        )
+    )
+    return _rowcount(result) > 0
 
 
 def rename_conversation(session: Session, conversation_id: str, user_id: str, title: str) -> None:

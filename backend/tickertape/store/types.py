@@ -42,6 +42,18 @@ class TurnRecord:
     reply_id: str
     client_msg_id: str
     created: bool
+    # The parent of the new user message (None: the conversation's first); for a
+    # regenerated reply, its user message (then `user_message_id` is that message too).
+    parent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a turn goes in its conversation's tree (`start_turn`'s `at`; None: after the
+    active leaf, as in a linear conversation)."""
+
+    parent_id: str | None  # the new user message's parent: a reply, or None for a new root
+    regenerate: bool = False  # True: no new user message; `parent_id` is the user message
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,15 @@ class MessageRecord:
     user_id: str
     error_code: str | None = None  # why a failed reply failed (status `error`)
     error_message: str | None = None
+    parent_id: str | None = None  # the message this one answers (None: a root)
+    params: dict[str, Any] | None = None  # a reply's generation parameters (and request)
+    frame_ends: list[int] | None = None  # where each of frames 1..seq ends in `content`
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDeletion:
+    conversation_id: str
+    conversation_deleted: bool  # nothing was left in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +90,27 @@ class ConversationSummary:
     updated_at: datetime
     message_count: int
     user: UserRecord
+    active_leaf_id: str | None = None  # the end of the branch shown and continued
+    has_error: bool = False  # some reply failed (filled by admin listings only)
 
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
+    """Every message of the conversation (the whole tree) in creation order; `store.tree`
+    gives the active path and siblings."""
+
     summary: ConversationSummary
     messages: list[MessageRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    """What an admin listing or export selects; empty fields select everything."""
+
+    query: str | None = None  # a substring of some message's text, case-insensitive
+    user_name: str | None = None
+    status: MessageStatus | None = None  # some message has this status (`error`: failed)
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +132,7 @@ class ReplyFinal:
     timing: dict[str, float]
     error_code: str | None = None  # status `error`: why, as a contract code and in words
     error_message: str | None = None
+    frame_ends: tuple[int, ...] | None = None  # where each of frames 1..seq ends in `content`
 
 
 class Store(Protocol):
@@ -119,20 +156,27 @@ class Store(Protocol):
         content: str,
         conversation_id: str | None,
         params: dict[str, Any],
+        at: Placement | None = None,
     ) -> TurnRecord:
-        """Commit the user's message and an empty `streaming` reply in one transaction.
+        """Commit the user's message and an empty `streaming` reply in one transaction
+        (only the reply when `at.regenerate`); the reply becomes the active leaf.
 
         Idempotent on (user_id, client_msg_id): a retry returns the original record with
-        created=False. Raises NotFound (conversation missing or another user's) or Conflict
-        (the conversation already has a reply `streaming`).
+        created=False. Raises NotFound (conversation missing or another user's, or
+        `at.parent_id` not a message of it), BadRequest (`at.parent_id` of the wrong role)
+        or Conflict (the conversation already has a reply `streaming`).
         """
 
     async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
         """The committed turn of (user_id, client_msg_id) with created=False, or None.
         A read: it never waits for the writer, so a turn still being committed is None."""
 
-    def checkpoint_reply(self, reply_id: str, content: str, seq: int) -> None:
-        """Queue a checkpoint of a streaming reply (fire and forget; latest one wins)."""
+    def checkpoint_reply(
+        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+    ) -> None:
+        """Queue a checkpoint of a streaming reply (fire and forget; latest one wins).
+        `frame_ends`: where each of frames 1..seq ends in `content` (not copied: the
+        caller hands over a list it no longer changes)."""
 
     async def finish_reply(self, final: ReplyFinal) -> None:
         """Commit the final state of a reply; returns once it is durable."""
@@ -149,11 +193,21 @@ class Store(Protocol):
         cursor: str | None,
         query: str | None = None,
         user_name: str | None = None,
+        status: MessageStatus | None = None,
     ) -> Page:
-        """Newest first by updated_at. user_id None = every user's (admin)."""
+        """Newest first by updated_at. user_id None = every user's (admin; then each
+        summary says `has_error`). `status`: only conversations with a message in it."""
 
     async def get_transcript(self, conversation_id: str, user_id: str | None) -> Transcript:
         """Raises NotFound when missing or (user_id given) not that user's."""
 
+    async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
+        """Delete a reply's turn and the rest of its conversation after it (NotFound,
+        Conflict while a reply of that range streams); an emptied conversation goes too."""
+
     async def rename_conversation(self, conversation_id: str, user_id: str, title: str) -> None: ...
+    async def set_active_message(self, conversation_id: str, user_id: str, message_id: str) -> str:
+        """Make the newest leaf under `message_id` the active leaf and return it. Raises
+        NotFound (conversation or message missing, or another user's)."""
+
     async def delete_conversation(self, conversation_id: str, user_id: str) -> None: ...

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket
 
-from tickertape.chat.log_reader import LogCursor, Queued
+from tickertape.chat.log_reader import LogCursor, LogItem, Queued, Snapshot
 from tickertape.chat.reply_log import LogFrame, ReplyLog
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
@@ -37,12 +38,19 @@ class ConnectionConfig:
     max_control_bytes: int  # unsent control frames one connection may hold
 
 
-def render(reply_id: str, item: Queued | LogFrame | Any) -> dict[str, Any]:
+# How one log item becomes frames: `/ws` sends one frame per item; the Responses API's
+# WebSocket mode renders events (several for some items, none for others).
+Render = Callable[[LogItem], list[dict[str, Any]]]
+
+
+def render(reply_id: str, item: Queued | LogFrame | Snapshot | Any) -> dict[str, Any]:
     """One log item as a WebSocket frame."""
     if isinstance(item, Queued):
         return {"type": "queued", "reply_id": reply_id, "position": item.position}
     if isinstance(item, LogFrame):
         return frames.token_frame(reply_id, item.seq, item.text)
+    if isinstance(item, Snapshot):
+        return frames.snapshot_frame(reply_id, item.seq, item.text, item.status)
     return frames.end_frame(reply_id, item)
 
 
@@ -54,6 +62,10 @@ class Connection:
         self._control: collections.deque[tuple[str, str]] = collections.deque()  # type, JSON
         self._control_bytes = 0
         self._follows: dict[str, LogCursor] = {}
+        self._renders: dict[str, Render] = {}  # followed replies with their own rendering
+        # Frames of one rendered item beyond its first: sent before the next item is read
+        # (a handful at most, never a backlog).
+        self._rendered: collections.deque[tuple[str, str]] = collections.deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing waits to be sent
         self.overflowed = False  # the control queue hit its cap: the connection is done
@@ -74,12 +86,22 @@ class Connection:
             self._control_bytes += size
         self._wake.set()
 
-    def follow(self, reply_log: ReplyLog, last_seq: int) -> None:
+    def follow(
+        self,
+        reply_log: ReplyLog,
+        last_seq: int,
+        rendered_by: Render | None = None,
+        first: Sequence[dict[str, Any]] = (),
+    ) -> None:
         """Attach this connection to a live reply from `last_seq + 1` on.
 
         Following a reply this connection already follows continues where it is, so that
-        frames never repeat on one connection.
+        frames never repeat on one connection. `rendered_by` replaces the `/ws` frames of
+        its items, and `first` goes out before them.
         """
+        if rendered_by is not None:
+            self._renders[reply_log.reply_id] = rendered_by
+            self._rendered.extend((f["type"], frames.dump(f)) for f in first)
         current = self._follows.get(reply_log.reply_id)
         if current is not None and not current.done:
             current.next_seq = max(current.next_seq, last_seq + 1)
@@ -113,7 +135,11 @@ class Connection:
             if cursor.log.end is None:
                 left.append(cursor.log)
         self._follows.clear()
+        self._renders.clear()
         return left
+
+    def following(self, reply_id: str) -> bool:
+        return reply_id in self._follows
 
     async def run_sender(self) -> None:
         """Send until cancelled; raise SlowClient when the peer stops reading."""
@@ -140,19 +166,32 @@ class Connection:
             kind, text = self._control.popleft()
             self._control_bytes -= len(text)
             return kind, text
+        if self._rendered:
+            return self._rendered.popleft()
         for reply_id, cursor in list(self._follows.items()):
-            item = cursor.next_item()
-            if cursor.done:
-                cursor.log.remove_listener(self._wake.set)
-                del self._follows[reply_id]
-            if item is not None:
+            out = self._read(reply_id, cursor)
+            if out:
                 # Rotate so that one busy reply cannot starve the others on this socket.
                 self._follows.pop(reply_id, None)
                 if not cursor.done:
                     self._follows[reply_id] = cursor
-                frame = render(reply_id, item)
-                return frame["type"], frames.dump(frame)
+                self._rendered.extend(out[1:])
+                return out[0]
         return None
+
+    def _read(self, reply_id: str, cursor: LogCursor) -> list[tuple[str, str]]:
+        """The frames of the cursor's next item that renders to any (none: nothing new)."""
+        rendered_by = self._renders.get(reply_id)
+        while True:
+            item = cursor.next_item()
+            if cursor.done and self._follows.pop(reply_id, None) is not None:
+                cursor.log.remove_listener(self._wake.set)
+                self._renders.pop(reply_id, None)
+            if item is None:
+                return []
+            out = [render(reply_id, item)] if rendered_by is None else rendered_by(item)
+            if out:
+                return [(frame["type"], frames.dump(frame)) for frame in out]
 
     async def _wait_idle(self) -> None:
         """Wait for something to send; meanwhile, bytes already written must drain in time.

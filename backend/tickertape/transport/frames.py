@@ -52,7 +52,32 @@ class ChatIn(_Frame):
     client_msg_id: ClientMsgId
     content: Annotated[str, StringConstraints(min_length=1)]
     conversation_id: Id | None = None
+    parent_id: Id | None = None  # a reply of the conversation to continue from
     params: ChatParamsIn = ChatParamsIn()
+
+
+class RegenerateIn(_Frame):
+    """A new reply to a stored user message (a sibling of its other replies)."""
+
+    type: Literal["regenerate"]
+    client_msg_id: ClientMsgId
+    conversation_id: Id
+    user_message_id: Id
+    params: ChatParamsIn = ChatParamsIn()
+
+
+class EditIn(_Frame):
+    """A new user message beside `message_id` (same parent), and its reply."""
+
+    type: Literal["edit"]
+    client_msg_id: ClientMsgId
+    conversation_id: Id
+    message_id: Id
+    content: Annotated[str, StringConstraints(min_length=1)]
+    params: ChatParamsIn = ChatParamsIn()
+
+
+TurnIn = ChatIn | RegenerateIn | EditIn
 
 
 class StopIn(_Frame):
@@ -71,10 +96,12 @@ class PingIn(_Frame):
     data: Any = None
 
 
-ClientFrame = AuthIn | ChatIn | StopIn | ResumeIn | PingIn
+ClientFrame = AuthIn | ChatIn | RegenerateIn | EditIn | StopIn | ResumeIn | PingIn
 _MODELS: dict[str, type[BaseModel]] = {
     "auth": AuthIn,
     "chat": ChatIn,
+    "regenerate": RegenerateIn,
+    "edit": EditIn,
     "stop": StopIn,
     "resume": ResumeIn,
     "ping": PingIn,
@@ -110,7 +137,7 @@ def parse_frame(text: str) -> ClientFrame:
         raise FrameError(_first_problem(exc), ref) from exc
     except RecursionError as exc:
         raise FrameError("frame is nested too deeply", ref) from exc
-    assert isinstance(frame, AuthIn | ChatIn | StopIn | ResumeIn | PingIn)
+    assert isinstance(frame, AuthIn | ChatIn | RegenerateIn | EditIn | StopIn | ResumeIn | PingIn)
     return frame
 
 

@@ -29,5 +29,7 @@ async def readyz(request: Request) -> JSONResponse:
             reasons.append(f"generation loop not alive: {error}")
         if not await services.database_ready():
             reasons.append("database not migrated to head")
+        if (shared := services.shared_not_ready()) is not None:
+            reasons.append(shared)
     body: dict[str, Any] = {"status": "ready" if not reasons else "not_ready", "reasons": reasons}
     return JSONResponse(body, status_code=200 if not reasons else 503)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
@@ -12,9 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tickertape.auth.schemas import error_responses
 from tickertape.store.errors import BadRequest
-from tickertape.store.types import ConversationSummary, MessageRecord, NotFound, Page, Transcript
+from tickertape.store.types import ConversationFilter, MessageStatus, NotFound, Page
+from tickertape.transport import export
 from tickertape.transport.deps import AdminDep, ChatServiceDep, StoreDep, UserDep
 from tickertape.transport.strict_json import StrictJsonRoute
+from tickertape.transport.views import summary_json, transcript_json
 
 # Every route can answer these (validation is 400, not FastAPI's 422; see http_errors.py).
 router = APIRouter(
@@ -23,45 +24,19 @@ router = APIRouter(
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=512)]
+Search = Annotated[str | None, Query(max_length=500)]
+UserName = Annotated[str | None, Query(max_length=200)]
+Status = Annotated[MessageStatus | None, Query()]
+ExportFormat = Literal["jsonl", "csv", "markdown"]
 
 
-class TitleIn(BaseModel):
+class ConversationPatch(BaseModel):
+    """A new title, a branch to show (any message of the conversation: the newest leaf
+    under it becomes active), or both."""
+
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200)
-
-
-def summary_json(s: ConversationSummary, with_user: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": s.id,
-        "title": s.title,
-        "created_at": s.created_at.isoformat(),
-        "updated_at": s.updated_at.isoformat(),
-        "message_count": s.message_count,
-    }
-    if with_user:
-        out["user"] = {"id": s.user.id, "name": s.user.name, "role": s.user.role}
-    return out
-
-
-def message_json(m: MessageRecord) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "role": m.role,
-        "content": m.content,
-        "status": m.status,
-        "finish_reason": m.finish_reason,
-        "created_at": m.created_at.isoformat(),
-        "usage": m.usage,
-        "timing": m.timing,
-        "seq": m.seq,
-    }
-
-
-def transcript_json(t: Transcript, with_user: bool = False) -> dict[str, Any]:
-    out = summary_json(t.summary, with_user)
-    del out["message_count"]
-    out["messages"] = [message_json(m) for m in t.messages]
-    return out
+    title: str | None = Field(None, min_length=1, max_length=200)
+    active_message_id: str | None = Field(None, min_length=1, max_length=64)
 
 
 async def _page(listing: Awaitable[Page]) -> Page:
@@ -72,8 +47,8 @@ async def _page(listing: Awaitable[Page]) -> Page:
         raise HTTPException(status_code=400, detail=str(exc)) from None
 
 
-def _not_found() -> HTTPException:
-    return HTTPException(status_code=404, detail="conversation not found")
+def _not_found(message: str = "conversation not found") -> HTTPException:
+    return HTTPException(status_code=404, detail=message)
 
 
 @router.get("/conversations")
@@ -93,14 +68,26 @@ async def get_conversation(conversation_id: str, user: UserDep, store: StoreDep)
 
 
 @router.patch("/conversations/{conversation_id}")
-async def rename_conversation(
-    conversation_id: str, body: TitleIn, user: UserDep, chat: ChatServiceDep
+async def update_conversation(
+    conversation_id: str,
+    body: ConversationPatch,
+    user: UserDep,
+    chat: ChatServiceDep,
+    store: StoreDep,
 ) -> dict[str, Any]:
+    if body.title is None and body.active_message_id is None:
+        raise HTTPException(status_code=400, detail="give a title or an active_message_id")
     try:
-        title = body.title.strip() or body.title
-        return summary_json(await chat.rename_conversation(user, conversation_id, title))
-    except NotFound:
-        raise _not_found() from None
+        if body.active_message_id is not None:
+            await chat.switch_branch(user, conversation_id, body.active_message_id)
+        if body.title is None:
+            summary = (await store.get_transcript(conversation_id, user.id)).summary
+        else:
+            title = body.title.strip() or body.title
+            summary = await chat.rename_conversation(user, conversation_id, title)
+        return summary_json(summary, with_leaf=True)
+    except NotFound as exc:
+        raise _not_found(str(exc) or "conversation not found") from None
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
@@ -118,13 +105,17 @@ async def delete_conversation(
 async def admin_list(
     admin: AdminDep,
     store: StoreDep,
-    q: Annotated[str | None, Query(max_length=500)] = None,
-    user: Annotated[str | None, Query(max_length=200)] = None,
+    q: Search = None,
+    user: UserName = None,
+    status: Status = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
+    """`status`: only conversations with a message in it (`error`: a failed reply)."""
     page = await _page(
-        store.list_conversations(None, limit, cursor, query=q or None, user_name=user or None)
+        store.list_conversations(
+            None, limit, cursor, query=q or None, user_name=user or None, status=status
+        )
     )
     return {"items": [summary_json(s, True) for s in page.items], "next_cursor": page.next_cursor}
 
@@ -140,29 +131,46 @@ async def admin_transcript(
     audit = getattr(store, "add_audit", None)
     if audit is not None:
         await audit(admin.id, "read_transcript", conversation_id)
-    return transcript_json(transcript, True)
+    return transcript_json(transcript, admin=True)
 
 
 @router.get(
     "/admin/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}, "description": "JSON lines"}},
+    responses={
+        200: {
+            "content": {f.media_type.split(";")[0]: {} for f in export.FORMATS.values()},
+            "description": "JSON lines, CSV (one row a message) or Markdown",
+        }
+    },
 )
 async def admin_export(
     admin: AdminDep,
     store: StoreDep,
-    format: Annotated[str, Query(pattern="^jsonl$")] = "jsonl",
+    format: Annotated[ExportFormat, Query()] = "jsonl",
+    q: Search = None,
+    user: UserName = None,
+    status: Status = None,
+    conversation_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
-    export = getattr(store, "export_conversations", None)
-    if export is None:
+    """The conversations the admin listing's filters select (every one by default), or
+    one conversation, streamed."""
+    export_conversations = getattr(store, "export_conversations", None)
+    if export_conversations is None:
         raise HTTPException(status_code=503, detail="export is not available")
-
-    async def lines() -> AsyncIterator[str]:
-        async for transcript in export():
-            yield json.dumps(transcript_json(transcript, True), ensure_ascii=False) + "\n"
-
+    if conversation_id:
+        try:
+            await store.get_transcript(conversation_id, None)
+        except NotFound:
+            raise _not_found() from None
+    where = ConversationFilter(q or None, user or None, status, conversation_id or None)
+    audit = getattr(store, "add_audit", None)
+    if audit is not None:
+        await audit(admin.id, f"export_{format}", conversation_id or None)
+    chosen = export.FORMATS[format]
+    name = f"tickertape-{conversation_id or 'export'}.{chosen.extension}"
     return StreamingResponse(
-        lines(),
-        media_type="application/x-ndjson",
-        headers={"Content-Disposition": 'attachment; filename="tickertape-export.jsonl"'},
+        export.render(format, export_conversations(where=where)),
+        media_type=chosen.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -162,27 +162,10 @@ class _Reply:
             await items.aclose()
             self.reader_left()
             raise
-        return _ReplyResponse(self._sse(first, items), on_close=self.reader_left)
+        return ReplyResponse(self._sse(first, items), on_close=self.reader_left)
 
-    @asynccontextmanager
-    async def _watching(self, request: Request) -> AsyncIterator[None]:
-        """Until the response starts, nothing else notices the client going away."""
-        watcher = asyncio.create_task(self._stop_on_disconnect(request))
-        try:
-            yield
-        finally:
-            watcher.cancel()
-            await asyncio.wait([watcher])
-
-    async def _stop_on_disconnect(self, request: Request) -> None:
-        # The body is already read, so the next ASGI message is the disconnect.
-        while (await request.receive())["type"] != "http.disconnect":
-            continue
-        log.info("client left before %s ended; stopping it", self.log.reply_id)
-        try:
-            self._chat.stop(self._user, self.log.reply_id)
-        except ChatError:
-            log.debug("reply %s had already ended", self.log.reply_id)
+    def _watching(self, request: Request) -> AbstractAsyncContextManager[None]:
+        return stopping_on_disconnect(request, self._chat, self._user, self.log.reply_id)
 
     async def _sse(self, first: LogItem, items: AsyncGenerator[LogItem]) -> AsyncIterator[str]:
         body = self._body
@@ -199,6 +182,33 @@ class _Reply:
                         yield _data(event)
                     return
                 item = await anext(items, None)
+
+
+@asynccontextmanager
+async def stopping_on_disconnect(
+    request: Request, chat: ChatService, user: UserRecord, reply_id: str
+) -> AsyncIterator[None]:
+    """Until a response starts, nothing else notices the client going away: while the
+    block runs, a disconnect stops the reply."""
+    watcher = asyncio.create_task(_stop_on_disconnect(request, chat, user, reply_id))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await asyncio.wait([watcher])
+
+
+async def _stop_on_disconnect(
+    request: Request, chat: ChatService, user: UserRecord, reply_id: str
+) -> None:
+    # The body is already read, so the next ASGI message is the disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        continue
+    log.info("client left before %s ended; stopping it", reply_id)
+    try:
+        chat.stop(user, reply_id)
+    except ChatError:
+        log.debug("reply %s had already ended", reply_id)
 
 
 def _closing_chunks(chunks: ChunkFactory, end: ReplyEnd) -> list[dict[str, Any] | str]:
@@ -224,7 +234,7 @@ def _data(obj: dict[str, Any] | str) -> str:
     return f"data: {payload}\n\n"
 
 
-class _ReplyResponse(StreamingResponse):
+class ReplyResponse(StreamingResponse):
     """An SSE response that releases its reply however the response ends.
 
     Starlette cancels the body on a client disconnect wherever it happens to be (possibly

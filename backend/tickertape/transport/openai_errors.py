@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -107,8 +107,9 @@ def from_chat_error(exc: ChatError) -> OpenAIError:
     return OpenAIError.from_code(exc.code, exc.message, exc.retry_after_ms)
 
 
-def _from_validation(exc: RequestValidationError) -> OpenAIError:
-    first = exc.errors()[0] if exc.errors() else {}
+def from_validation(errors: Sequence[Any]) -> OpenAIError:
+    """A 400 naming the first invalid field (pydantic's `errors()`)."""
+    first = errors[0] if errors else {}
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
     param = ".".join(loc) or None
@@ -139,7 +140,7 @@ class OpenAIRoute(StrictJsonRoute):
             except OpenAIError as exc:
                 return exc.response()
             except RequestValidationError as exc:
-                return _from_validation(exc).response()
+                return from_validation(exc.errors()).response()
             except HTTPException as exc:
                 response = _from_http(exc).response()
                 response.headers.update(exc.headers or {})

@@ -1,9 +1,12 @@
-"""`GET /ws`: the handshake (Origin, rate limit, authentication), then a session."""
+"""`GET /ws`: the handshake (Origin, rate limit, authentication), then a session.
+
+`serve_socket` is that handshake for every WebSocket endpoint (`/v1/responses` too)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket
 from starlette.responses import JSONResponse
@@ -11,10 +14,12 @@ from starlette.websockets import WebSocketState
 
 from tickertape.auth.authenticator import Authenticator, bearer_token
 from tickertape.logs import RateLimitedLog
+from tickertape.services import Services
 from tickertape.settings import Settings
 from tickertape.store.types import UserRecord
 from tickertape.transport.deps import services_or_none
 from tickertape.transport.frames import AuthIn
+from tickertape.transport.socket_session import SocketSession
 from tickertape.transport.strict_json import strict_loads
 from tickertape.transport.ws_session import WsSession
 
@@ -27,8 +32,19 @@ CLOSE_POLICY = 1008
 _refusals = RateLimitedLog(log, logging.INFO, interval_s=10.0)
 
 
+SessionFactory = Callable[[WebSocket, UserRecord, Services], SocketSession]
+
+
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
+    await serve_socket(websocket, WsSession, first_frame_auth=True)
+
+
+async def serve_socket(
+    websocket: WebSocket, make_session: SessionFactory, *, first_frame_auth: bool
+) -> None:
+    """The handshake every WebSocket endpoint shares (Origin allowlist, per-IP handshake
+    rate, authentication, per-user connection cap), then a session."""
     services = services_or_none(websocket)
     if services is None:
         await websocket.close(code=1013)  # before accept: the server is still starting
@@ -49,7 +65,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         )
         await websocket.send_denial_response(_too_many(wait_ms))
         return
-    user = await _authenticate(websocket, authenticator, services.settings)
+    user = await _authenticate(websocket, authenticator, services.settings, first_frame_auth)
     if user is None:
         return
     if not await services.limits.open_connection(user.id):
@@ -59,13 +75,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_POLICY, reason="too many connections for this user")
         return
     try:
-        await WsSession(websocket, user, services).run()
+        await make_session(websocket, user, services).run()
     finally:
         services.limits.close_connection(user.id)
 
 
 async def _authenticate(
-    websocket: WebSocket, authenticator: Authenticator, settings: Settings
+    websocket: WebSocket, authenticator: Authenticator, settings: Settings, first_frame: bool
 ) -> UserRecord | None:
     """Accept, then establish the user; on failure close 1008 with no other frame."""
     token = bearer_token(websocket)
@@ -79,7 +95,7 @@ async def _authenticate(
         user = cookie_user
     elif authenticator.mode == "none":
         user = authenticator.local_user
-    else:
+    elif first_frame:
         user = await _first_frame_auth(websocket, authenticator, settings.auth_timeout_s)
     if user is None and websocket.client_state == WebSocketState.CONNECTED:
         await websocket.close(code=CLOSE_POLICY, reason="authentication failed")

@@ -1,98 +1,52 @@
-"""An authenticated WebSocket session: read frames, hand each to the chat service."""
+"""An authenticated WebSocket session of protocol v1: read frames, hand each to the chat
+service."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable
 from typing import Any
-
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.notices import Notice
+from tickertape.chat.remote_log import RemoteReplyLog
 from tickertape.chat.reply_log import ReplyLog
-from tickertape.chat.service import TurnRequest, TurnStarted, new_session_id
+from tickertape.chat.service import TurnRequest, TurnStarted
 from tickertape.engine.types import SamplingParams
-from tickertape.logs import session_id_var
-from tickertape.services import Services
-from tickertape.store.types import UserRecord
 from tickertape.transport import frames
-from tickertape.transport.connection import Connection, ConnectionConfig, SlowClient
-from tickertape.transport.frames import AuthIn, ChatIn, FrameError, PingIn, ResumeIn, StopIn
+from tickertape.transport.frames import (
+    AuthIn,
+    ChatIn,
+    EditIn,
+    FrameError,
+    PingIn,
+    RegenerateIn,
+    ResumeIn,
+    StopIn,
+    TurnIn,
+)
+from tickertape.transport.socket_session import CLOSE_POLICY, SocketSession
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNSUPPORTED = 1003
-CLOSE_TOO_BIG = 1009
-CLOSE_POLICY = 1008
-OVERFLOW_CLOSE_TIMEOUT_S = 1.0
 
+class WsSession(SocketSession):
+    _unsubscribe: Callable[[], None] | None = None
 
-class WsSession:
-    def __init__(self, websocket: WebSocket, user: UserRecord, services: Services) -> None:
-        self._ws = websocket
-        self._user = user
-        self._services = services
-        self._settings = services.settings
-        self._chat = services.chat
-        self._metrics = services.metrics
-        self._conn = Connection(
-            websocket,
-            ConnectionConfig(
-                send_timeout_s=self._settings.slow_client_timeout_s,
-                max_control_bytes=self._settings.max_control_bytes,
-            ),
-            self._metrics,
-        )
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._dropping = False
-        self.session_id = new_session_id()
-
-    async def run(self) -> None:
-        session_id_var.set(self.session_id)
-        log.info("session opened for user %s", self._user.name)
+    def _opened(self) -> None:
         self._conn.send(self._hello())
-        sender = asyncio.create_task(self._conn.run_sender(), name="ws-sender")
-        sender.add_done_callback(self._sender_done)
-        self._services.connections.add(self._conn)
-        self._metrics.connections.inc()
-        unsubscribe = self._chat.notices.subscribe(self._user.id, self._notice)
-        try:
-            await self._receive_loop()
-        finally:
-            unsubscribe()
-            self._services.connections.discard(self._conn)
-            self._metrics.connections.dec()
-            sender.cancel()
-            for reply_log in self._conn.detach_all():
-                self._chat.reader_left(reply_log)
-            log.info("session closed")
+        self._unsubscribe = self._chat.notices.subscribe(self._user.id, self._notice)
+
+    def _closed(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _internal_error(self) -> dict[str, Any]:
+        return frames.error_frame("internal", "internal error")
 
     def _notice(self, notice: Notice) -> None:
         if notice.origin != self.session_id:
             self._conn.send(notice.frame)
-
-    async def _receive_loop(self) -> None:
-        while True:
-            message = await self._ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text is None:
-                await self._close(CLOSE_UNSUPPORTED, "binary frames are not supported")
-                return
-            if len(text) > self._settings.max_frame_bytes // 4 and (
-                len(text.encode("utf-8")) > self._settings.max_frame_bytes
-            ):
-                await self._close(CLOSE_TOO_BIG, "frame too large")
-                return
-            await self._handle(text)
-            if self._conn.overflowed:
-                # It sends faster than it reads our answers: stop reading it at once (its
-                # sender may be waiting out the send deadline on a full socket).
-                await self._drop_overflowed()
-                return
 
     async def _handle(self, text: str) -> None:
         try:
@@ -102,19 +56,16 @@ class WsSession:
             return
         if isinstance(frame, PingIn):
             self._conn.send({"type": "pong", "data": frame.data})
-        elif isinstance(frame, ChatIn):
+        elif isinstance(frame, ChatIn | RegenerateIn | EditIn):
             self._spawn(self._chat_turn(frame))
         elif isinstance(frame, StopIn):
-            try:
-                self._chat.stop(self._user, frame.reply_id)
-            except ChatError as exc:
-                self._send_error(exc)
+            self._spawn(self._stop(frame))
         elif isinstance(frame, ResumeIn):
             self._spawn(self._resume(frame))
         elif isinstance(frame, AuthIn):
             await self._reauthenticate(frame)
 
-    async def _chat_turn(self, frame: ChatIn) -> None:
+    async def _chat_turn(self, frame: TurnIn) -> None:
         try:
             started = await self._chat.start_turn(self._user, self._turn_request(frame))
         except ChatError as exc:
@@ -128,14 +79,21 @@ class WsSession:
                 frames.ResumeIn(type="resume", reply_id=started.reply_id, last_seq=0)
             )
 
+    async def _stop(self, frame: StopIn) -> None:
+        try:
+            await self._chat.stop_anywhere(self._user, frame.reply_id)
+        except ChatError as exc:
+            self._send_error(exc)
+
     async def _resume(self, frame: ResumeIn) -> None:
         try:
-            found = await self._chat.find_reply(self._user, frame.reply_id)
+            found = await self._chat.find_reply(self._user, frame.reply_id, frame.last_seq)
         except ChatError as exc:
             self._send_error(exc)
             return
         if isinstance(found, ReplyLog):
-            self._metrics.resumes.labels("memory").inc()
+            source = "redis" if isinstance(found, RemoteReplyLog) else "memory"
+            self._metrics.resumes.labels(source).inc()
             self._conn.follow(found, frame.last_seq)
         else:
             self._metrics.resumes.labels("database").inc()
@@ -148,10 +106,13 @@ class WsSession:
             return
         self._conn.send(self._hello())
 
-    def _turn_request(self, frame: ChatIn) -> TurnRequest:
+    def _turn_request(self, frame: TurnIn) -> TurnRequest:
         settings = self._settings
         ref = frame.client_msg_id
-        if len(frame.content) > settings.max_content_chars:
+        content = "" if isinstance(frame, RegenerateIn) else frame.content
+        if isinstance(frame, ChatIn) and frame.parent_id and frame.conversation_id is None:
+            raise ChatError("bad_request", "parent_id: needs a conversation_id", ref)
+        if len(content) > settings.max_content_chars:
             raise ChatError(
                 "bad_request", f"content: at most {settings.max_content_chars} characters", ref
             )
@@ -172,11 +133,14 @@ class WsSession:
         )
         return TurnRequest(
             client_msg_id=ref,
-            content=frame.content,
+            content=content,
             params=params,
             conversation_id=frame.conversation_id,
             on_disconnect=p.on_disconnect,
             origin=self.session_id,
+            parent_id=frame.parent_id if isinstance(frame, ChatIn) else None,
+            edit_of=frame.message_id if isinstance(frame, EditIn) else None,
+            regenerate_of=frame.user_message_id if isinstance(frame, RegenerateIn) else None,
         )
 
     def _hello(self) -> dict[str, Any]:
@@ -198,54 +162,6 @@ class WsSession:
     def _send_error(self, exc: ChatError) -> None:
         self._conn.send(frames.error_frame(exc.code, exc.message, exc.ref, exc.retry_after_ms))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        # Turns are not cancelled with the socket: a committed message must get its reply.
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("a frame handler failed", exc_info=exc)
-            self._conn.send(frames.error_frame("internal", "internal error"))
-
-    def _sender_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if isinstance(exc, SlowClient):
-            if self._conn.overflowed:
-                self._spawn(self._drop_overflowed())
-                return
-            log.info("disconnecting a slow client: %s", exc)
-            self._metrics.slow_disconnects.inc()
-        elif isinstance(exc, WebSocketDisconnect):
-            return
-        elif exc is not None:
-            log.error("the sender failed", exc_info=exc)
-        # The receive loop learns of it through the disconnect that follows.
-        self._conn.abort()
-
-    async def _drop_overflowed(self) -> None:
-        """Say why (1008) if the socket takes a close frame at once; drop it either way."""
-        if self._dropping:
-            return
-        self._dropping = True
-        log.info("disconnecting a slow client: unread control frames passed the cap")
-        self._metrics.slow_disconnects.inc()
-        try:
-            async with asyncio.timeout(OVERFLOW_CLOSE_TIMEOUT_S):
-                await self._close(CLOSE_POLICY, "too many unread frames: read what is sent")
-        except TimeoutError:
-            pass  # the peer reads nothing: the abort below is the answer
-        finally:
-            self._conn.abort()
-
-    async def _close(self, code: int, reason: str) -> None:
-        if self._ws.client_state == WebSocketState.CONNECTED:
-            await self._ws.close(code=code, reason=reason)
-
 
 def accepted_frame(started: TurnStarted) -> dict[str, Any]:
     return {
@@ -255,4 +171,5 @@ def accepted_frame(started: TurnStarted) -> dict[str, Any]:
         "user_message_id": started.user_message_id,
         "reply_id": started.reply_id,
         "truncated": started.truncated,
+        "parent_id": started.parent_id,
     }

@@ -14,7 +14,7 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, { method = 'GET', body } = {}) {
+async function request(path, { method = 'GET', body, keepalive = false } = {}) {
   const headers = { Accept: 'application/json', ...authHeaders(method) };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   return fetch(path, {
@@ -23,6 +23,7 @@ async function request(path, { method = 'GET', body } = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
     cache: 'no-store',
+    keepalive, // a DELETE sent as the page goes away still arrives
   });
 }
 
@@ -65,12 +66,17 @@ export const conversationsApi = {
   list: ({ limit = 50, cursor } = {}) => apiFetch(`/api/conversations${query({ limit, cursor })}`),
   get: (id) => apiFetch(`/api/conversations/${enc(id)}`),
   rename: (id, title) => apiFetch(`/api/conversations/${enc(id)}`, { method: 'PATCH', body: { title } }),
-  remove: (id) => apiFetch(`/api/conversations/${enc(id)}`, { method: 'DELETE' }),
+  remove: (id, { keepalive = false } = {}) => apiFetch(`/api/conversations/${enc(id)}`, { method: 'DELETE', keepalive }),
+  // Tree protocol: make the branch through `messageId` the active one.
+  switchBranch: (id, messageId) => apiFetch(`/api/conversations/${enc(id)}`, { method: 'PATCH', body: { active_message_id: messageId } }),
 };
 
 export const adminApi = {
-  list: ({ q, user, limit, cursor, since, until } = {}) =>
-    apiFetch(`/api/admin/conversations${query({ q, user, limit, cursor, since, until })}`),
+  list: ({ q, user, status, limit, cursor, since, until } = {}) =>
+    apiFetch(`/api/admin/conversations${query({ q, user, status, limit, cursor, since, until })}`),
   get: (id) => apiFetch(`/api/admin/conversations/${enc(id)}`),
-  exportJsonl: async () => (await apiFetch('/api/admin/export?format=jsonl', {}, { raw: true })).blob(),
+  // format: jsonl | csv | markdown; the other fields narrow what is exported.
+  exportBlob: async ({ format = 'jsonl', q, user, status, conversationId } = {}) => (await apiFetch(
+    `/api/admin/export${query({ format, q, user, status, conversation_id: conversationId })}`, {}, { raw: true },
+  )).blob(),
 };

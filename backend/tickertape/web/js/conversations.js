@@ -1,30 +1,56 @@
-// The sidebar list of the user's conversations: load (paged), select, rename in place,
-// delete with a second confirming click (no window.confirm: keeps dialogs for real use).
+// The sidebar list of the user's conversations: load (paged), date groups (Today,
+// Yesterday, Previous 7 days, ...), a title filter, a mark on conversations whose reply is
+// still being written, rename in place, and delete with Undo (the DELETE is sent only when
+// the undo window closes, or at once if the page is going away).
 
 import { conversationsApi } from './api.js';
-import { el, formatRelative, icon } from './dom.js';
+import { el, icon } from './dom.js';
 
 const PAGE_SIZE = 50;
-const CONFIRM_WINDOW_MS = 4000;
+const UNDO_WINDOW_MS = 6000;
 
 export function displayTitle(conversation) {
   return conversation?.title?.trim() || 'Untitled conversation';
 }
 
+const DAY_MS = 86_400_000;
+
+function dateGroup(iso, now = new Date()) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return 'Older';
+  const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  const time = date.getTime();
+  if (time >= startOfToday) return 'Today';
+  if (time >= startOfToday - DAY_MS) return 'Yesterday';
+  if (time >= startOfToday - 7 * DAY_MS) return 'Previous 7 days';
+  if (time >= startOfToday - 30 * DAY_MS) return 'Previous 30 days';
+  return 'Older';
+}
+
+// The second line of a row: what tells two conversations with one title apart.
+function rowDetail(conversation) {
+  const date = new Date(conversation.updated_at);
+  const today = new Date().toDateString() === date.toDateString();
+  const when = Number.isNaN(date.getTime()) ? '' : today
+    ? date.toLocaleTimeString(undefined, { timeStyle: 'short' })
+    : date.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  const count = conversation.message_count;
+  return [when, typeof count === 'number' ? `${count} message${count === 1 ? '' : 's'}` : ''].filter(Boolean).join(' · ');
+}
+
 export class ConversationList {
-  constructor({ listElement, loadMoreButton, emptyElement, onSelect, onDeleted, onError }) {
-    this.listElement = listElement;
-    this.loadMoreButton = loadMoreButton;
-    this.emptyElement = emptyElement;
-    this.onSelect = onSelect;
-    this.onDeleted = onDeleted;
-    this.onError = onError;
+  constructor({ container, loadMoreButton, emptyElement, filterInput, filterEmptyElement, undoBar, onSelect, onDeleted, onError, isRunning }) {
+    Object.assign(this, { container, loadMoreButton, emptyElement, filterInput, filterEmptyElement, undoBar, onSelect, onDeleted, onError, isRunning });
     this.items = new Map(); // id -> conversation
-    this.order = [];
     this.nextCursor = null;
     this.activeId = null;
     this.loading = null;
+    this.loadedAt = 0;
+    this.pendingDelete = null; // {conversation, timer}
     loadMoreButton.addEventListener('click', () => this.loadMore());
+    filterInput.addEventListener('input', () => this.render());
+    // A delete still waiting for its undo window must not be lost with the page.
+    window.addEventListener('pagehide', () => this.#commitDelete({ keepalive: true }));
   }
 
   // Reload the first page (newest first). Concurrent calls share one request.
@@ -34,9 +60,9 @@ export class ConversationList {
         .list({ limit: PAGE_SIZE })
         .then((page) => {
           this.items.clear();
-          this.order = [];
           this.#add(page.items ?? []);
           this.nextCursor = page.next_cursor ?? null;
+          this.loadedAt = Date.now();
           this.render();
         })
         .catch((err) => this.onError(err))
@@ -47,10 +73,8 @@ export class ConversationList {
     return this.loading;
   }
 
-  // Empty the list (after sign-out).
   clear() {
     this.items.clear();
-    this.order = [];
     this.nextCursor = null;
     this.activeId = null;
     this.render();
@@ -72,78 +96,96 @@ export class ConversationList {
     return this.items.get(id) ?? null;
   }
 
+  // Local changes announced by the server (notices) or made here.
+  upsert(conversation) {
+    this.items.set(conversation.id, { ...(this.items.get(conversation.id) ?? {}), ...conversation });
+    this.render();
+  }
+
+  removeLocal(id) {
+    if (this.items.delete(id)) this.render();
+  }
+
   setActive(id) {
     this.activeId = id;
-    for (const li of this.listElement.children) {
-      const button = li.querySelector('.conversation-open');
-      if (li.dataset.id === id) button?.setAttribute('aria-current', 'true');
-      else button?.removeAttribute('aria-current');
+    for (const button of this.container.querySelectorAll('.conversation-open')) {
+      if (button.closest('li').dataset.id === id) button.setAttribute('aria-current', 'true');
+      else button.removeAttribute('aria-current');
     }
   }
 
   focusActiveOrFirst() {
     const target =
-      this.listElement.querySelector('.conversation-open[aria-current="true"]') ??
-      this.listElement.querySelector('.conversation-open');
+      this.container.querySelector('.conversation-open[aria-current="true"]') ??
+      this.container.querySelector('.conversation-open');
     target?.focus();
   }
 
   #add(items) {
-    for (const item of items) {
-      if (!this.items.has(item.id)) this.order.push(item.id);
-      this.items.set(item.id, item);
-    }
+    for (const item of items) this.items.set(item.id, item);
+  }
+
+  #visible() {
+    const query = this.filterInput.value.trim().toLowerCase();
+    const hidden = this.pendingDelete?.conversation.id;
+    return [...this.items.values()]
+      .filter((c) => c.id !== hidden && (!query || displayTitle(c).toLowerCase().includes(query)))
+      .sort((a, b) => String(b.updated_at).localeCompare(String(a.updated_at)));
   }
 
   render() {
-    const rows = this.order.map((id) => this.#row(this.items.get(id)));
-    this.listElement.replaceChildren(...rows);
-    this.emptyElement.hidden = rows.length > 0;
+    const groups = new Map();
+    for (const conversation of this.#visible()) {
+      const name = dateGroup(conversation.updated_at);
+      if (!groups.has(name)) groups.set(name, []);
+      groups.get(name).push(this.#row(conversation));
+    }
+    const sections = [...groups].map(([name, rows], index) => el('section', { class: 'conversation-group', 'aria-labelledby': `group-${index}` },
+      el('h3', { class: 'group-heading', id: `group-${index}` }, name),
+      el('ul', { class: 'conversation-list' }, ...rows)));
+    this.container.replaceChildren(...sections);
+    const filtering = Boolean(this.filterInput.value.trim());
+    this.emptyElement.hidden = this.items.size > 0 || filtering;
+    this.filterEmptyElement.hidden = !filtering || sections.length > 0;
     this.loadMoreButton.hidden = !this.nextCursor;
+  }
+
+  // Re-mark the running conversations without rebuilding the list.
+  updateRunning() {
+    for (const li of this.container.querySelectorAll('.conversation-item')) {
+      li.classList.toggle('running', this.isRunning(li.dataset.id));
+    }
   }
 
   #row(conversation) {
     const title = displayTitle(conversation);
-    const openButton = el(
-      'button',
-      {
-        type: 'button',
-        class: 'conversation-open',
-        'aria-current': conversation.id === this.activeId ? 'true' : null,
-        onclick: () => this.onSelect(conversation.id),
-      },
-      el('span', { class: 'conversation-title-text' }, title),
-      el('span', { class: 'conversation-date' }, formatRelative(conversation.updated_at)),
-    );
-    const renameButton = el(
-      'button',
-      { type: 'button', class: 'icon-button rename-conversation', 'aria-label': `Rename “${title}”`, title: 'Rename' },
-      icon('pencil'),
-    );
-    const deleteButton = el(
-      'button',
-      { type: 'button', class: 'icon-button delete-conversation', 'aria-label': `Delete “${title}”`, title: 'Delete' },
-      icon('trash'),
-    );
-    const row = el('li', { class: 'conversation-item', dataset: { id: conversation.id } }, openButton, renameButton, deleteButton);
+    const running = this.isRunning(conversation.id);
+    const openButton = el('button', {
+      type: 'button', class: 'conversation-open', title,
+      'aria-current': conversation.id === this.activeId ? 'true' : null,
+      onclick: () => this.onSelect(conversation.id),
+    },
+    el('span', { class: 'conversation-title-text' }, title),
+    el('span', { class: 'conversation-date' },
+      el('span', { class: 'running-mark', 'aria-label': 'reply in progress', title: 'A reply is being written' }),
+      rowDetail(conversation)));
+    const renameButton = el('button', { type: 'button', class: 'icon-button rename-conversation', 'aria-label': `Rename “${title}”`, title: 'Rename' }, icon('pencil'));
+    const deleteButton = el('button', { type: 'button', class: 'icon-button delete-conversation', 'aria-label': `Delete “${title}”`, title: 'Delete' }, icon('trash'));
+    const row = el('li', { class: `conversation-item${running ? ' running' : ''}`, dataset: { id: conversation.id } },
+      openButton, el('div', { class: 'conversation-actions' }, renameButton, deleteButton));
     renameButton.addEventListener('click', () => this.#startRename(row, conversation));
-    deleteButton.addEventListener('click', () => this.#deleteClicked(deleteButton, conversation));
+    deleteButton.addEventListener('click', () => this.#delete(conversation));
     return row;
   }
 
   #startRename(row, conversation) {
-    const input = el('input', {
-      class: 'rename-input', value: conversation.title ?? '', maxlength: 200,
-      'aria-label': 'New conversation title',
-    });
-    const form = el(
-      'form', { class: 'rename-form' }, input,
+    const input = el('input', { class: 'rename-input', value: conversation.title ?? '', maxlength: 200, 'aria-label': 'New conversation title' });
+    const form = el('form', { class: 'rename-form' }, input,
       el('button', { type: 'submit', class: 'icon-button', 'aria-label': 'Save title', title: 'Save' }, icon('check')),
-      el('button', { type: 'button', class: 'icon-button rename-cancel', 'aria-label': 'Cancel rename', title: 'Cancel' }, icon('close')),
-    );
+      el('button', { type: 'button', class: 'icon-button rename-cancel', 'aria-label': 'Cancel rename', title: 'Cancel' }, icon('close')));
     const cancel = () => {
       this.render();
-      this.listElement.querySelector(`li[data-id="${CSS.escape(conversation.id)}"] .rename-conversation`)?.focus();
+      this.container.querySelector(`li[data-id="${CSS.escape(conversation.id)}"] .rename-conversation`)?.focus();
     };
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -173,24 +215,37 @@ export class ConversationList {
     input.select();
   }
 
-  async #deleteClicked(button, conversation) {
-    if (button.dataset.confirming !== 'true') {
-      // First click arms the button; a second click within a few seconds deletes.
-      button.dataset.confirming = 'true';
-      button.textContent = 'Delete?';
-      button.setAttribute('aria-label', `Confirm deleting “${displayTitle(conversation)}”`);
-      setTimeout(() => {
-        if (button.isConnected && button.dataset.confirming === 'true') this.render();
-      }, CONFIRM_WINDOW_MS);
-      return;
-    }
-    try {
-      await conversationsApi.remove(conversation.id);
-      this.items.delete(conversation.id);
-      this.order = this.order.filter((id) => id !== conversation.id);
+  // Hide now, delete when the undo window closes (or when another delete starts).
+  #delete(conversation) {
+    this.#commitDelete();
+    const timer = setTimeout(() => this.#commitDelete(), UNDO_WINDOW_MS);
+    this.pendingDelete = { conversation, timer };
+    this.render();
+    this.onDeleted(conversation.id);
+    const undo = el('button', { type: 'button', class: 'undo-button' }, 'Undo');
+    undo.addEventListener('click', () => {
+      clearTimeout(timer);
+      this.pendingDelete = null;
+      this.undoBar.replaceChildren();
       this.render();
-      this.onDeleted(conversation.id);
+      this.onSelect(conversation.id);
+    });
+    this.undoBar.replaceChildren(el('span', {}, `Deleted “${displayTitle(conversation)}”.`), undo);
+    undo.focus();
+  }
+
+  async #commitDelete({ keepalive = false } = {}) {
+    const pending = this.pendingDelete;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.pendingDelete = null;
+    this.undoBar.replaceChildren();
+    this.items.delete(pending.conversation.id);
+    try {
+      await conversationsApi.remove(pending.conversation.id, { keepalive });
     } catch (err) {
+      this.items.set(pending.conversation.id, pending.conversation); // it is still there
+      this.render();
       this.onError(err);
     }
   }

@@ -38,6 +38,45 @@ export function formatDateTime(iso) {
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
+// Copy text, with a fallback for plain-http pages where navigator.clipboard is missing.
+export async function copyText(text) {
+  if (navigator.clipboard?.writeText) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = el('textarea', { class: 'visually-hidden', readonly: true });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand('copy');
+  area.remove();
+  if (!ok) throw new Error('copy failed');
+}
+
+// A button that copies `getText()` and says so for a moment.
+export function copyButton({ getText, label = 'Copy', className = 'copy-button', iconOnly = true }) {
+  const button = el('button', { type: 'button', class: `${className}${iconOnly ? ' icon-button' : ''}`, 'aria-label': label, title: label },
+    iconOnly ? icon('copy') : label);
+  button.addEventListener('click', async () => {
+    let outcome;
+    try {
+      await copyText(getText());
+      outcome = 'Copied';
+    } catch {
+      outcome = 'Copy failed';
+    }
+    button.dataset.copied = outcome;
+    button.setAttribute('aria-label', outcome);
+    if (!iconOnly) button.textContent = outcome;
+    setTimeout(() => {
+      delete button.dataset.copied;
+      button.setAttribute('aria-label', label);
+      if (!iconOnly) button.textContent = label;
+    }, 1500);
+  });
+  return button;
+}
+
 export function formatRelative(iso) {
   if (!iso) return '';
   const date = new Date(iso);
@@ -61,6 +100,14 @@ const ICON_PATHS = {
   gear: 'M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6zM12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1L7 17M17 7l2.1-2.1',
   stop: 'M7 7h10v10H7z',
   'sign-out': 'M14 4h5v16h-5M10 8l-4 4 4 4M6 12h10',
+  copy: 'M9 9h10v11H9zM5 15V4h10',
+  refresh: 'M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7',
+  'chevron-left': 'M15 6l-6 6 6 6',
+  'chevron-right': 'M9 6l6 6-6 6',
+  'arrow-down': 'M12 5v14M6 13l6 6 6-6',
+  send: 'M4 12l16-8-6 16-2-7z',
+  theme: 'M12 3a9 9 0 1 0 0 18zM12 3a9 9 0 0 1 0 18',
+  info: 'M12 8h.01M11 12h1v5h1M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z',
 };
 
 export function icon(name) {

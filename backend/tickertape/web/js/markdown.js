@@ -8,8 +8,9 @@
 //      (e.g. javascript: links, images);
 //   3. the CSP forbids inline script anyway.
 
-import { Marked } from '/static/vendor/marked/marked.esm.js';
-import createDOMPurify from '/static/vendor/dompurify/purify.es.mjs';
+import { Marked } from '../vendor/marked/marked.esm.js';
+import createDOMPurify from '../vendor/dompurify/purify.es.mjs';
+import { decorateCodeBlocks } from './code-blocks.js';
 
 const HTML_ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
@@ -85,43 +86,16 @@ export function renderMarkdownInto(container, markdown) {
   decorateCodeBlocks(container);
 }
 
-// A copy button on each code block; built with DOM calls and a listener (CSP-safe).
-function decorateCodeBlocks(container) {
-  for (const pre of container.querySelectorAll('pre')) {
-    const code = pre.querySelector('code');
-    if (!code) continue;
-    const wrapper = document.createElement('div');
-    wrapper.className = 'code-block';
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'copy-code';
-    button.textContent = 'Copy';
-    button.setAttribute('aria-label', 'Copy code to clipboard');
-    button.addEventListener('click', async () => {
-      try {
-        await navigator.clipboard.writeText(code.textContent);
-        button.textContent = 'Copied';
-      } catch {
-        button.textContent = 'Copy failed';
-      }
-      setTimeout(() => {
-        button.textContent = 'Copy';
-      }, 1500);
-    });
-    pre.replaceWith(wrapper);
-    wrapper.append(button, pre);
-  }
-}
-
 // Re-rendering markdown on every token is wasteful: coalesce updates so each element is
 // re-rendered at most once per animation frame, with its latest text.
-export function createRenderScheduler() {
+export function createRenderScheduler(onRendered = () => {}) {
   const dirty = new Map(); // element -> markdown
   let scheduled = false;
   const flush = () => {
     scheduled = false;
     for (const [element, markdown] of dirty) renderMarkdownInto(element, markdown);
     dirty.clear();
+    onRendered(); // e.g. keep the newest text in view
   };
   return {
     schedule(element, markdown) {
@@ -135,6 +109,7 @@ export function createRenderScheduler() {
     now(element, markdown) {
       dirty.delete(element);
       renderMarkdownInto(element, markdown);
+      onRendered();
     },
   };
 }

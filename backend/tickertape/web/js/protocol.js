@@ -21,14 +21,31 @@ export function newClientMsgId() {
   return `m-${Date.now().toString(36)}-${hex}`;
 }
 
+function withParams(frame, params) {
+  if (params && Object.keys(params).length > 0) frame.params = params;
+  return frame;
+}
+
 export const frames = {
   auth: (token) => ({ type: 'auth', token }),
-  chat: ({ clientMsgId, content, conversationId, params }) => {
+  chat: ({ clientMsgId, content, conversationId, params, parentId }) => {
     const frame = { type: 'chat', client_msg_id: clientMsgId, content };
     if (conversationId) frame.conversation_id = conversationId;
-    if (params && Object.keys(params).length > 0) frame.params = params;
-    return frame;
+    if (parentId) frame.parent_id = parentId;
+    return withParams(frame, params);
   },
+  // Tree protocol: a new reply to an existing user message (a sibling of its replies).
+  regenerate: ({ clientMsgId, conversationId, userMessageId, params }) => withParams(
+    { type: 'regenerate', client_msg_id: clientMsgId, conversation_id: conversationId, user_message_id: userMessageId },
+    params,
+  ),
+  // Tree protocol: a new user message beside `messageId` (its sibling), then its reply.
+  edit: ({ clientMsgId, conversationId, messageId, content, params }) => withParams(
+    { type: 'edit', client_msg_id: clientMsgId, conversation_id: conversationId, message_id: messageId, content },
+    params,
+  ),
+  // The frame of a pending turn, whatever its kind.
+  turn: (turn) => (frames[turn.kind] ?? frames.chat)(turn),
   stop: (replyId) => ({ type: 'stop', reply_id: replyId }),
   resume: (replyId, lastSeq) => ({ type: 'resume', reply_id: replyId, last_seq: lastSeq }),
   ping: (data) => ({ type: 'ping', data }),
@@ -61,6 +78,8 @@ export function describeError({ code, message, retry_after_ms: retryAfterMs }) {
       return `The server rejected the request${message ? `: ${message}` : '.'}`;
     case 'internal':
       return 'Something went wrong on the server. Please try again.';
+    case 'interrupted':
+      return 'The server restarted while writing this reply.';
     default:
       return message || `Unexpected error (${code ?? 'unknown'}).`;
   }

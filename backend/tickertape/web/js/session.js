@@ -5,27 +5,32 @@
 // overlapping deliveries (live frames plus a resume) never repeat text.
 //
 // Events (CustomEvent.detail):
-//   hello        {frame}
-//   accepted     {chat, reply}
+//   hello        {frame, first}  first: the first `hello` of this page's life
+//   accepted     {chat, reply}   `chat` is the pending turn (chat, regenerate or edit)
 //   reply        {reply}           any change to a reply's text or state
 //   reply-end    {reply}
 //   chat-error   {chat, error}     an `error` about a chat we sent (it was not accepted)
 //   reply-error  {reply, error}    an `error` about a reply (e.g. resume of a gone reply)
 //   error        {error}           an `error` we cannot attribute
 //   pending      {}                the set of unacknowledged chats changed
+//   notice       {frame}           turn_started, conversation_renamed, conversation_deleted,
+//                                  branch_changed (about this user's other connections)
 
+import { loadPendingTurns, savePendingTurns } from './pending-store.js';
 import { frames, newClientMsgId } from './protocol.js';
 
-const PENDING_STORAGE_KEY = 'tickertape.pendingChats';
+const NOTICE_TYPES = new Set(['turn_started', 'conversation_renamed', 'conversation_deleted', 'branch_changed']);
 
 // A reply as the client knows it. `text` is always the concatenation of token texts for
 // seq 1..lastSeq (or a snapshot's text up to its seq).
 export class Reply {
-  constructor({ id, conversationId, clientMsgId = null, userMessageId = null }) {
+  constructor({ id, conversationId, clientMsgId = null, userMessageId = null, parentId = null }) {
     this.id = id;
     this.conversationId = conversationId;
     this.clientMsgId = clientMsgId;
     this.userMessageId = userMessageId;
+    this.parentId = parentId; // the reply's parent: its user message (tree protocol)
+    this.error = null; // {code, message[, retry_after_ms]} of a failed reply
     this.text = '';
     this.lastSeq = 0;
     this.state = 'waiting'; // waiting | queued | streaming | done
@@ -51,7 +56,9 @@ export class ChatSession extends EventTarget {
     this.hello = null;
     this.pending = new Map(); // client_msg_id -> chat
     this.replies = new Map(); // reply_id -> Reply
-    this.#loadPending();
+    this.hellos = 0;
+    this.treeSupported = false; // set from `accepted` or the history (conversation-view.js)
+    for (const turn of loadPendingTurns()) this.pending.set(turn.clientMsgId, turn);
     connection.addEventListener('hello', (e) => this.#onHello(e.detail.frame));
     connection.addEventListener('frame', (e) => this.#onFrame(e.detail.frame));
   }
@@ -60,33 +67,41 @@ export class ChatSession extends EventTarget {
     return this.hello?.limits ?? null;
   }
 
-  // Queue a chat; it goes out now if connected, else after the next `hello`.
-  sendChat({ content, conversationId = null, params = {}, clientMsgId = newClientMsgId() }) {
-    const chat = { clientMsgId, content, conversationId, params, resent: false, stopRequested: false };
-    this.pending.set(clientMsgId, chat);
-    this.#savePending();
-    this.connection.send(frames.chat(chat));
+  // Queue a turn; it goes out now if connected, else after the next `hello`. kind:
+  // `chat` (content, optional parentId), `regenerate` (userMessageId) or `edit`
+  // (messageId, content). All three are idempotent by client_msg_id.
+  sendTurn({ kind = 'chat', clientMsgId = newClientMsgId(), ...fields }) {
+    const turn = {
+      kind, clientMsgId, content: '', conversationId: null, params: {}, ...fields, resent: false, stopRequested: false,
+    };
+    this.pending.set(clientMsgId, turn);
+    savePendingTurns(this.pending);
+    this.connection.send(frames.turn(turn));
     this.#emit('pending');
-    return chat;
+    return turn;
   }
 
-  // Send a failed chat again with the same id (the server never stored it, or will answer
-  // with the original `accepted` if it did).
-  retryChat(chat) {
-    return this.sendChat({ ...chat });
+  sendChat(fields) {
+    return this.sendTurn({ ...fields, kind: 'chat' });
+  }
+
+  // Send a refused turn again with the same id (the server never stored it, or will
+  // answer with the original `accepted` if it did).
+  retryChat(turn) {
+    return this.sendTurn({ ...turn });
   }
 
   // Forget every chat and reply (after sign-out: they belong to the previous user).
   reset() {
     this.pending.clear();
     this.replies.clear();
-    this.#savePending();
+    savePendingTurns(this.pending);
     this.#emit('pending');
   }
 
   discardChat(clientMsgId) {
     if (this.pending.delete(clientMsgId)) {
-      this.#savePending();
+      savePendingTurns(this.pending);
       this.#emit('pending');
     }
   }
@@ -102,11 +117,12 @@ export class ChatSession extends EventTarget {
     return null;
   }
 
-  // Follow a reply we learnt about from history (status "streaming"), e.g. after a reload.
-  follow(replyId, conversationId) {
+  // Follow a reply we learnt about from history (status "streaming", e.g. after a
+  // reload) or from a `turn_started` notice (a turn sent from another tab or device).
+  follow(replyId, conversationId, { userMessageId = null, parentId = null } = {}) {
     let reply = this.replies.get(replyId);
     if (reply) return reply;
-    reply = new Reply({ id: replyId, conversationId });
+    reply = new Reply({ id: replyId, conversationId, userMessageId, parentId });
     reply.state = 'streaming';
     this.replies.set(replyId, reply);
     this.#resume(reply);
@@ -129,10 +145,11 @@ export class ChatSession extends EventTarget {
 
   #onHello(frame) {
     this.hello = frame;
-    this.#emit('hello', { frame });
-    for (const chat of this.pending.values()) {
-      chat.resent = true;
-      this.connection.send(frames.chat(chat));
+    this.hellos += 1;
+    this.#emit('hello', { frame, first: this.hellos === 1 });
+    for (const turn of this.pending.values()) {
+      turn.resent = true;
+      this.connection.send(frames.turn(turn));
     }
     for (const reply of this.replies.values()) {
       if (reply.done) continue;
@@ -166,6 +183,7 @@ export class ChatSession extends EventTarget {
       case 'error':
         return this.#onError(frame);
       default:
+        if (NOTICE_TYPES.has(frame.type)) return this.#emit('notice', { frame });
         return undefined; // unknown frame types are ignored (forward compatibility)
     }
   }
@@ -176,6 +194,8 @@ export class ChatSession extends EventTarget {
   }
 
   #onAccepted(frame) {
+    // Servers with the message tree (regenerate, edit, branches) say so in `accepted`.
+    if ('parent_id' in frame) this.treeSupported = true;
     const chat = this.pending.get(frame.client_msg_id);
     let reply = this.replies.get(frame.reply_id);
     if (!reply) {
@@ -184,12 +204,13 @@ export class ChatSession extends EventTarget {
         conversationId: frame.conversation_id,
         clientMsgId: frame.client_msg_id,
         userMessageId: frame.user_message_id,
+        parentId: frame.user_message_id,
       });
       this.replies.set(reply.id, reply);
     }
     if (chat) {
       this.pending.delete(chat.clientMsgId);
-      this.#savePending();
+      savePendingTurns(this.pending);
       // A re-sent chat's reply may already be under way: fetch what we missed.
       if (chat.resent) this.#resume(reply);
       if (chat.stopRequested) this.stop(reply);
@@ -251,6 +272,7 @@ export class ChatSession extends EventTarget {
     reply.finishReason = frame.finish_reason ?? reply.finishReason;
     reply.usage = frame.usage ?? null;
     reply.timing = frame.timing ?? null;
+    reply.error = frame.error ?? (reply.finishReason === 'error' ? reply.error : null);
     reply.incomplete = frame.seq > reply.lastSeq; // caller reloads from history
     reply.queuePosition = null;
     if (!wasDone || reply.usage) this.#emit('reply-end', { reply });
@@ -261,7 +283,7 @@ export class ChatSession extends EventTarget {
     const chat = ref ? this.pending.get(ref) : null;
     if (chat) {
       this.pending.delete(ref);
-      this.#savePending();
+      savePendingTurns(this.pending);
       this.#emit('chat-error', { chat, error: frame });
       this.#emit('pending');
       return;
@@ -277,32 +299,5 @@ export class ChatSession extends EventTarget {
       return;
     }
     this.#emit('error', { error: frame });
-  }
-
-  // Unacknowledged chats survive a reload (sessionStorage is per tab), so a message typed
-  // just before the page went away is still delivered exactly once.
-  #savePending() {
-    try {
-      const list = [...this.pending.values()].map(({ clientMsgId, content, conversationId, params }) => ({
-        clientMsgId,
-        content,
-        conversationId,
-        params,
-      }));
-      sessionStorage.setItem(PENDING_STORAGE_KEY, JSON.stringify(list));
-    } catch {
-      /* storage full or disabled: the in-memory copy still works */
-    }
-  }
-
-  #loadPending() {
-    try {
-      const list = JSON.parse(sessionStorage.getItem(PENDING_STORAGE_KEY) ?? '[]');
-      for (const c of list) {
-        this.pending.set(c.clientMsgId, { ...c, resent: true, stopRequested: false });
-      }
-    } catch {
-      /* ignore a corrupt entry */
-    }
   }
 }

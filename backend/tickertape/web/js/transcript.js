@@ -1,66 +1,85 @@
-// The message list of the open conversation. User text is only ever set with textContent;
-// assistant text goes through markdown.js (sanitised). Streaming replies re-render at most
-// once per animation frame.
+// The message list of the open conversation, and its scrolling. User text is only ever set
+// with textContent; assistant text goes through markdown.js (sanitised). Streaming replies
+// re-render at most once per animation frame.
 //
 // Every assistant element carries data-reply-id, data-status ("waiting", "queued",
 // "streaming", or the final status) and data-last-seq, which the UI styles and the
-// browser tests wait on.
+// browser tests wait on. The list follows new text only while the reader is at the
+// bottom; otherwise a "Jump to latest" button appears.
 
 import { el } from './dom.js';
 import { createRenderScheduler, renderMarkdownInto } from './markdown.js';
-import { FINISH_LABELS } from './protocol.js';
+import {
+  assistantMessage, failureText, finishLabel, renderDetails, renderFailure, renderToolbar, userMessage,
+} from './message-view.js';
 
 const STATUS_FROM_FINISH = { stop: 'complete', length: 'complete', stopped: 'stopped', error: 'error', interrupted: 'interrupted' };
-
-function formatUsage(usage, timing) {
-  const parts = [];
-  if (usage) parts.push(`${usage.prompt_tokens ?? '?'} → ${usage.completion_tokens ?? '?'} tokens`);
-  if (timing?.total_ms !== undefined) parts.push(`${(timing.total_ms / 1000).toFixed(1)} s`);
-  return parts.join(' · ');
-}
+const AT_BOTTOM_PX = 40;
 
 export class TranscriptView {
-  constructor(listElement) {
+  // actions: {onEdit, onRegenerate, onRetry, onSwitchBranch} (see message-view.js).
+  constructor({ listElement, scroller, jumpButton, actions }) {
     this.list = listElement;
-    this.scheduler = createRenderScheduler();
+    this.scroller = scroller;
+    this.jumpButton = jumpButton;
+    this.actions = actions;
+    this.treeSupported = false; // regenerate / edit / branches need the server's tree
+    this.scheduler = createRenderScheduler(() => this.#scroll());
     this.autoScroll = true;
-    // Follow the stream only while the reader is at the bottom; don't yank them back up.
-    this.list.addEventListener('scroll', () => {
-      const { scrollTop, scrollHeight, clientHeight } = this.list;
-      this.autoScroll = scrollHeight - scrollTop - clientHeight < 40;
-    });
+    this.texts = new WeakMap(); // item -> its source text (what Copy copies)
+    scroller.addEventListener('scroll', () => {
+      this.autoScroll = this.#distanceFromBottom() < AT_BOTTOM_PX;
+      this.jumpButton.hidden = this.autoScroll;
+    }, { passive: true });
+    jumpButton.addEventListener('click', () => this.scrollToEnd({ smooth: true }));
   }
 
   clear() {
     this.list.replaceChildren();
     this.autoScroll = true;
+    this.jumpButton.hidden = true;
+  }
+
+  get isEmpty() {
+    return this.list.children.length === 0;
   }
 
   setBusy(busy) {
     this.list.setAttribute('aria-busy', String(busy));
   }
 
+  setTreeSupported(supported) {
+    this.treeSupported = supported;
+  }
+
+  scrollToEnd({ smooth = false } = {}) {
+    this.autoScroll = true;
+    this.jumpButton.hidden = true;
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
+  }
+
   showNotice(text) {
     this.list.append(el('li', { class: 'notice' }, text));
   }
 
-  addUserMessage({ content, clientMsgId = null, messageId = null, pending = false }) {
-    const body = el('div', { class: 'message-body user-text' });
-    body.textContent = content; // never HTML
-    const item = el(
-      'li',
-      { class: 'message user', dataset: { role: 'user', ...(clientMsgId ? { clientMsgId } : {}), ...(messageId ? { messageId } : {}) } },
-      el('div', { class: 'message-meta' }, el('span', { class: 'message-role' }, 'You'), el('span', { class: 'message-state' }, pending ? 'sending…' : '')),
-      body,
-    );
+  // A user message; `message` is the history object when there is one (sibling_ids...).
+  addUserMessage({ content, clientMsgId = null, messageId = null, pending = false, message = null }) {
+    const item = userMessage({ content, clientMsgId, messageId, pending });
+    this.texts.set(item, content);
     this.list.append(item);
+    this.#userToolbar(item, message?.sibling_ids ?? null);
     this.#scroll();
     return item;
   }
 
-  markUserSent(clientMsgId) {
+  markUserSent(clientMsgId, messageId = null) {
     const item = this.#userByClientId(clientMsgId);
-    if (item) item.querySelector('.message-state').textContent = '';
+    if (!item) return;
+    item.querySelector('.message-state').textContent = '';
+    if (messageId && !item.dataset.messageId) {
+      item.dataset.messageId = messageId;
+      this.#userToolbar(item, null);
+    }
   }
 
   // Show why a chat was not accepted, with a retry button enabled after retry_after_ms.
@@ -88,9 +107,9 @@ export class TranscriptView {
     item.append(actions);
   }
 
-  // Placeholder for the reply to a chat that is not accepted yet.
+  // Placeholder for the reply to a turn that is not accepted yet.
   addPendingReply(clientMsgId) {
-    const item = this.#assistantShell({ status: 'waiting' });
+    const item = assistantMessage({ status: 'waiting' });
     item.dataset.clientMsgId = clientMsgId;
     this.list.append(item);
     this.#scroll();
@@ -99,29 +118,36 @@ export class TranscriptView {
 
   // A finished assistant message from history.
   addFinishedReply(message) {
-    const item = this.#assistantShell({ status: message.status ?? 'complete', replyId: message.id });
-    renderMarkdownInto(item.querySelector('.message-body'), message.content ?? '');
-    this.#setMeta(item, message.status, message.finish_reason, formatUsage(message.usage, message.timing));
+    const item = assistantMessage({ status: message.status ?? 'complete', replyId: message.id });
+    if (message.parent_id) item.dataset.parentId = message.parent_id;
     this.list.append(item);
+    this.#finish(item, {
+      text: message.content ?? '', status: message.status ?? 'complete', finishReason: message.finish_reason,
+      error: message.error ?? null, usage: message.usage, timing: message.timing, params: message.params,
+      createdAt: message.created_at, siblingIds: message.sibling_ids ?? null,
+    });
     return item;
   }
 
   // Find or create the element for a live reply and show its current state.
-  showReply(reply, { placeholderText = null } = {}) {
-    let item = this.list.querySelector(`.message.assistant[data-reply-id="${CSS.escape(reply.id)}"]`);
+  showReply(reply, { placeholderText = null, message = null } = {}) {
+    let item = this.#assistantById(reply.id);
     if (!item && reply.clientMsgId) {
       item = this.list.querySelector(`.message.assistant[data-client-msg-id="${CSS.escape(reply.clientMsgId)}"]`);
     }
     if (!item) {
-      item = this.#assistantShell({ status: 'waiting', replyId: reply.id });
+      item = assistantMessage({ status: 'waiting', replyId: reply.id });
       this.list.append(item);
     }
     item.dataset.replyId = reply.id;
-    this.markUserSent(reply.clientMsgId);
-    const body = item.querySelector('.message-body');
+    item.dataset.messageId = reply.id;
+    const parentId = reply.userMessageId ?? message?.parent_id;
+    if (parentId) item.dataset.parentId = parentId;
+    if (message?.sibling_ids) item.siblingIds = message.sibling_ids;
+    this.markUserSent(reply.clientMsgId, reply.userMessageId);
     if (!reply.hasFrames && placeholderText) {
       // History text until the resumed stream delivers its first frame.
-      renderMarkdownInto(body, placeholderText);
+      renderMarkdownInto(item.querySelector('.message-body'), placeholderText);
     }
     this.updateReply(reply, item);
     return item;
@@ -129,21 +155,22 @@ export class TranscriptView {
 
   updateReply(reply, item = this.#assistantById(reply.id)) {
     if (!item) return; // the reply belongs to a conversation that is not on screen
-    const body = item.querySelector('.message-body');
     item.dataset.lastSeq = String(reply.lastSeq);
     if (reply.done) {
-      this.scheduler.now(body, reply.text);
-      const status = STATUS_FROM_FINISH[reply.finishReason] ?? 'complete';
-      this.#setMeta(item, status, reply.finishReason, formatUsage(reply.usage, reply.timing));
-      item.setAttribute('aria-busy', 'false');
+      this.#finish(item, {
+        text: reply.text, status: STATUS_FROM_FINISH[reply.finishReason] ?? 'complete',
+        finishReason: reply.finishReason, error: reply.error, usage: reply.usage, timing: reply.timing,
+        params: reply.params ?? null, siblingIds: item.siblingIds ?? null,
+      });
     } else {
-      if (reply.hasFrames) this.scheduler.schedule(body, reply.text);
+      if (reply.hasFrames) this.scheduler.schedule(item.querySelector('.message-body'), reply.text);
       item.dataset.status = reply.state;
       item.setAttribute('aria-busy', 'true');
       const label = reply.state === 'queued'
         ? `queued (position ${(reply.queuePosition ?? 0) + 1})`
         : reply.state === 'waiting' ? 'thinking…' : 'writing…';
       item.querySelector('.message-state').textContent = label;
+      renderToolbar(item, { role: 'assistant', done: false }, this.actions);
     }
     this.#scroll();
   }
@@ -152,24 +179,37 @@ export class TranscriptView {
     const item = this.#assistantById(replyId);
     if (!item) return;
     item.querySelector('.message-error')?.remove();
-    item.append(el('p', { class: 'message-error', role: 'alert' }, text));
+    item.querySelector('.message-body').after(el('p', { class: 'message-error', role: 'alert' }, text));
   }
 
-  #assistantShell({ status, replyId = null }) {
-    const item = el(
-      'li',
-      { class: 'message assistant', dataset: { role: 'assistant', status, ...(replyId ? { replyId } : {}) }, 'aria-busy': status === 'streaming' || status === 'waiting' ? 'true' : 'false' },
-      el('div', { class: 'message-meta' }, el('span', { class: 'message-role' }, 'Assistant'), el('span', { class: 'message-state' }, status === 'waiting' ? 'thinking…' : '')),
-      el('div', { class: 'message-body markdown' }),
-    );
-    return item;
+  // The text of the user message just before `item` (for a retry without the tree).
+  userTextBefore(item) {
+    let node = item.previousElementSibling;
+    while (node && !node.classList.contains('user')) node = node.previousElementSibling;
+    return node ? this.texts.get(node) ?? node.querySelector('.message-body').textContent : null;
   }
 
-  #setMeta(item, status, finishReason, usageText) {
-    item.dataset.status = status ?? 'complete';
-    const label = status === 'streaming' ? 'writing…' : status === 'complete' && finishReason !== 'length' ? '' : FINISH_LABELS[finishReason] ?? status;
-    const state = item.querySelector('.message-state');
-    state.textContent = [label, usageText].filter(Boolean).join(' · ');
+  #finish(item, { text, status, finishReason, error, usage, timing, params, createdAt, siblingIds }) {
+    this.scheduler.now(item.querySelector('.message-body'), text);
+    this.texts.set(item, text);
+    item.dataset.status = status;
+    item.setAttribute('aria-busy', 'false');
+    item.querySelector('.message-state').textContent = finishLabel(status, finishReason);
+    const failure = status === 'error' || status === 'interrupted' ? failureText({ finishReason: finishReason ?? status, error }) : null;
+    renderFailure(item, failure, failure ? this.actions.onRetry : null);
+    item.classList.toggle('failed', Boolean(failure));
+    renderToolbar(item, {
+      role: 'assistant', messageId: item.dataset.messageId, siblingIds, done: true, text: () => this.texts.get(item) ?? '',
+      canRegenerate: this.treeSupported && Boolean(item.dataset.parentId),
+    }, this.actions);
+    renderDetails(item, { usage, timing, finishReason, params, createdAt, id: item.dataset.messageId });
+  }
+
+  #userToolbar(item, siblingIds) {
+    renderToolbar(item, {
+      role: 'user', messageId: item.dataset.messageId, siblingIds, done: true, text: () => this.texts.get(item) ?? '',
+      canEdit: this.treeSupported && Boolean(item.dataset.messageId),
+    }, this.actions);
   }
 
   #assistantById(replyId) {
@@ -181,7 +221,13 @@ export class TranscriptView {
     return this.list.querySelector(`.message.user[data-client-msg-id="${CSS.escape(clientMsgId)}"]`);
   }
 
+  #distanceFromBottom() {
+    const { scrollTop, scrollHeight, clientHeight } = this.scroller;
+    return scrollHeight - scrollTop - clientHeight;
+  }
+
   #scroll() {
-    if (this.autoScroll) this.list.scrollTop = this.list.scrollHeight;
+    if (this.autoScroll) this.scroller.scrollTop = this.scroller.scrollHeight;
+    else this.jumpButton.hidden = this.#distanceFromBottom() < AT_BOTTOM_PX;
   }
 }

@@ -1,0 +1,205 @@
+"""The owner's side of cross-replica replies: this replica's reply logs, mirrored to Redis.
+
+For every reply it runs, the replica writes
+- at the start (awaited before the engine gets the reply, so that a resume on another
+  replica right after `accepted` finds it): the meta hash `m:{id}` (owner, user,
+  conversation, stored) and the reply's id in the set `owned:{replica}` (what the janitor
+  ends as `interrupted` if this replica dies);
+- every `interval_ms` (a tick), for each reply with news, ONE stream entry on `r:{id}`:
+  the frames sealed since the last entry `{s: first seq, f: [[kind, text], ...]}`, a queue
+  position `{q}` while it waits, and finally the end `{e}`. All replies' entries of a tick
+  go out in one pipelined round trip. `XADD ... MAXLEN ~ N` bounds a stream (N is above
+  what a legitimate reply writes: one entry holds at least one frame, a frame at least one
+  token). Keys expire `resume_retention_s` after the end (while streaming, they are
+  refreshed every 10 s).
+
+Seq: the local log is the one authority. The tick seals the log's open tail (as a reader
+asking for the next frame would) and publishes frames `mirrored+1 .. sealed` in order; a
+tick whose write fails changes nothing and the next one sends the same frames again, so
+every frame reaches the stream in order, and readers skip a frame they already have (a
+write that succeeded but whose answer was lost). Local readers never touch Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tickertape.chat.remote_log import encode_end
+from tickertape.chat.reply_log import ReplyLog
+from tickertape.redis_client import COMMAND_TIMEOUT_S, Batcher, Keys
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
+
+log = logging.getLogger(__name__)
+
+STREAMING_TTL_S = 600.0  # keys of a streaming reply, refreshed every EXPIRY_REFRESH_S
+EXPIRY_REFRESH_S = 10.0
+
+
+@dataclass
+class _Mirrored:
+    log: ReplyLog
+    stored: bool
+    registered: bool = False
+    mirrored: int = 0  # the last seq written to the stream
+    queued: int | None = None  # the last queue position written
+    expires_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class MirrorStats:
+    entries: int = 0  # stream entries written
+    frames: int = 0  # frames they carried
+    failures: int = 0  # ticks whose write failed (retried at the next tick)
+
+
+class ReplyMirror:
+    def __init__(
+        self,
+        client: Redis,
+        keys: Keys,
+        replica_id: str,
+        *,
+        interval_ms: int,
+        retention_s: float,
+        max_entries: int,
+        batcher: Batcher | None = None,
+    ) -> None:
+        self._client = client
+        self._batcher = batcher or Batcher(client)
+        self._keys = keys
+        self._replica = replica_id
+        self._interval_s = interval_ms / 1000
+        self._retention_ms = max(1000, int(retention_s * 1000))
+        self._max_entries = max_entries
+        self._live: dict[str, _Mirrored] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._flushing = False
+        self.stats = MirrorStats()
+
+    async def register(self, reply_log: ReplyLog, stored: bool) -> None:
+        """Make the reply known to every replica; never raises (it streams locally anyway,
+        and the ticks retry the registration)."""
+        mirrored = _Mirrored(reply_log, stored)
+        self._live[reply_log.reply_id] = mirrored
+        try:
+            # Batched with the other turns of this moment (and their limit scripts).
+            await self._batcher.run(lambda pipe: self._register(pipe, mirrored))
+        except Exception as exc:
+            log.warning("redis: reply %s not registered yet: %s", reply_log.reply_id, exc)
+        else:
+            mirrored.registered = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="redis-mirror")
+
+    def _register(self, pipe: Pipeline, m: _Mirrored) -> None:
+        reply = m.log
+        meta = self._keys.meta(reply.reply_id)
+        pipe.hset(
+            meta,
+            mapping={
+                "owner": self._replica,
+                "user": reply.user_id,
+                "conv": reply.conversation_id or "",
+                "stored": "1" if m.stored else "0",
+            },
+        )
+        pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
+        pipe.sadd(self._keys.owned(self._replica), reply.reply_id)
+        m.expires_at = time.monotonic() + EXPIRY_REFRESH_S
+
+    async def _run(self) -> None:
+        while self._live:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """One tick: every reply's news in one pipelined round trip."""
+        if self._flushing:
+            return  # the previous tick is still writing; its successor carries more
+        self._flushing = True
+        try:
+            await self._flush()
+        finally:
+            self._flushing = False
+
+    async def _flush(self) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        done: list[tuple[_Mirrored, int, int | None, bool, bool]] = []
+        now = time.monotonic()
+        for m in list(self._live.values()):
+            planned = self._plan(pipe, m, now)
+            if planned is not None:
+                done.append((m, *planned))
+        if not done:
+            return
+        try:
+            await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
+        except Exception as exc:
+            self.stats.failures += 1
+            if self.stats.failures == 1 or self.stats.failures % 100 == 0:
+                log.warning("redis: mirror write failed (%d so far): %s", self.stats.failures, exc)
+            return
+        for m, mirrored, queued, ended, entry in done:
+            m.registered = True
+            self.stats.entries += entry
+            self.stats.frames += mirrored - m.mirrored
+            m.mirrored, m.queued = mirrored, queued
+            if ended:
+                self._live.pop(m.log.reply_id, None)
+
+    def _plan(
+        self, pipe: Pipeline, m: _Mirrored, now: float
+    ) -> tuple[int, int | None, bool, bool] | None:
+        """Queue this reply's writes; (mirrored seq, queue position, ended, an entry
+        written) if any."""
+        reply = m.log
+        if not m.registered:
+            self._register(pipe, m)
+        if reply.end is None and reply.has_tail:
+            reply.seal()
+        sealed = reply.sealed_seq
+        fields: dict[str, str] = {}
+        if sealed > m.mirrored:
+            frames = reply.frames[m.mirrored : sealed]
+            fields["s"] = str(m.mirrored + 1)
+            fields["f"] = json.dumps([[f.kind, f.text] for f in frames], separators=(",", ":"))
+        queued = reply.queue_position
+        if queued is not None and queued != m.queued and sealed == 0 and reply.end is None:
+            fields["q"] = str(queued)
+        ended = reply.end is not None
+        if ended:
+            assert reply.end is not None
+            fields["e"] = encode_end(reply.end)
+        stream = self._keys.stream(reply.reply_id)
+        if fields:
+            pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
+        meta = self._keys.meta(reply.reply_id)
+        if ended:
+            pipe.pexpire(stream, self._retention_ms)
+            pipe.pexpire(meta, self._retention_ms)
+            pipe.srem(self._keys.owned(self._replica), reply.reply_id)
+        elif now >= m.expires_at:
+            pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
+            pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
+            m.expires_at = now + EXPIRY_REFRESH_S
+        elif not fields and m.registered:
+            return None
+        return sealed, queued if "q" in fields else m.queued, ended, bool(fields)
+
+    async def close(self) -> None:
+        """Write what is left (the ends of a graceful shutdown), then stop ticking."""
+        for _ in range(3):
+            if not self._live:
+                break
+            await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,22 @@
+"""What the chat service needs from a layer shared by several replicas (Redis today:
+`chat/redis_layer.py`). Without one, every reply lives and is found in this process only."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tickertape.chat.reply_log import ReplyLog
+
+
+class SharedReplies(Protocol):
+    async def register(self, reply_log: ReplyLog, stored: bool) -> None:
+        """Make a reply this replica runs visible to the others (before its engine starts);
+        never raises."""
+
+    async def find(self, user_id: str, reply_id: str, last_seq: int) -> ReplyLog | None:
+        """A reply another replica runs or ran lately, as a log to follow from `last_seq`;
+        None if the layer does not know it. `ChatError` `not_found` for another user's."""
+
+    async def stop(self, user_id: str, reply_id: str) -> bool:
+        """Ask the replica that runs the reply to stop it; False if the layer does not know
+        the reply. `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""

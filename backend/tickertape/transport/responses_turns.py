@@ -1,0 +1,126 @@
+"""Starting a response (a turn of the chat service, like every entry point's) and reading
+its state: shared by `POST /v1/responses` and the WebSocket mode's `response.create`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from tickertape.chat.reply_log import ReplyLog
+from tickertape.chat.service import TurnRequest
+from tickertape.engine.types import ChatMessage
+from tickertape.services import Services
+from tickertape.store.types import UserRecord
+from tickertape.transport.openai_errors import OpenAIError
+from tickertape.transport.responses_book import META_KEY, Continuation, ResponseBook
+from tickertape.transport.responses_events import outcome_of, response_object
+from tickertape.transport.responses_models import (
+    InputItem,
+    ResponseMeta,
+    ResponsesRequest,
+    parse_input,
+)
+
+
+async def start_response(
+    services: Services,
+    book: ResponseBook,
+    user: UserRecord,
+    body: ResponsesRequest,
+    origin: str | None = None,
+) -> tuple[ReplyLog, ResponseMeta]:
+    """Check the request, build the prompt, start the turn; the reply's log and meta.
+
+    Raises OpenAIError (invalid request, unknown previous response) and ChatError (the
+    chat service's refusals: limits, drain, queue, prompt size).
+    """
+    engine, settings = services.engine, services.settings
+    if body.model is not None and body.model != engine.model_name:
+        raise OpenAIError(
+            404,
+            f"the model {body.model!r} does not exist; this server serves {engine.model_name!r}",
+            code="model_not_found",
+            param="model",
+        )
+    if body.background and not body.store:
+        raise OpenAIError(400, "background: requires store: true", param="background")
+    max_tokens = body.max_output_tokens or settings.default_max_tokens
+    if max_tokens > settings.max_tokens:
+        raise OpenAIError(
+            400, f"max_output_tokens: at most {settings.max_tokens}", param="max_output_tokens"
+        )
+    items = parse_input(body.input)
+    previous = Continuation(None, ())
+    if body.previous_response_id is not None:
+        previous = await book.continuation(user, body.previous_response_id)
+    joins = previous.conversation_id if body.store else None
+    meta = ResponseMeta(
+        model=engine.model_name,
+        instructions=body.instructions,
+        input=items,
+        # Not in the store (or not in this conversation): kept with the response itself.
+        context=previous.history if joins is None else (),
+        previous_response_id=body.previous_response_id,
+        background=body.background,
+        store=body.store,
+        max_output_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        truncation=body.truncation or "disabled",
+        metadata=body.metadata or {},
+    )
+    system = body.instructions if body.instructions is not None else settings.system_prompt
+    prompt = [ChatMessage("system", system)] if system else []
+    prompt += [item.chat() for item in (*previous.history, *items)]
+    turn = TurnRequest(
+        client_msg_id=f"resp-{uuid.uuid4().hex}",
+        content=_stored_text(items),
+        params=body.sampling(max_tokens),
+        conversation_id=joins,
+        parent_id=previous.parent_id if joins is not None else None,
+        # A background response outlives its client; any other stops when its last
+        # reader goes away (like a chat completion).
+        on_disconnect="continue" if body.background else "stop",
+        messages=tuple(prompt),
+        store=body.store,
+        origin=origin,
+        record={META_KEY: meta.record()} if body.store else None,
+    )
+    started = await services.chat.start_turn(user, turn)
+    if started.log is None:  # cannot happen: the client_msg_id is new
+        raise OpenAIError.from_code("internal", "the reply is not available")
+    book.remember(started.log, meta)
+    return started.log, meta
+
+
+def _stored_text(items: tuple[InputItem, ...]) -> str:
+    """What the conversation shows as the user's message: the last user text."""
+    for item in reversed(items):
+        if item.role == "user":
+            return item.text
+    return items[-1].text
+
+
+def snapshot(log: ReplyLog, meta: ResponseMeta) -> dict[str, Any]:
+    """The Response object as it stands (its sealed frames; `queued` before any text)."""
+    text = log.text_through(log.sealed_seq)
+    if log.end is not None:
+        outcome = outcome_of(log.end)
+        shown = text if text or outcome.has_output else None
+        return response_object(log.reply_id, meta, outcome.status, shown, outcome)
+    status = "in_progress" if log.sealed_seq or log.has_tail else "queued"
+    return response_object(log.reply_id, meta, status, text or None)
+
+
+async def ended(log: ReplyLog) -> None:
+    """Return once the reply has ended (its final state is stored)."""
+    wake = asyncio.Event()
+    log.add_listener(wake.set)
+    try:
+        while log.end is None:
+            wake.clear()
+            if log.end is None:
+                await wake.wait()
+    finally:
+        log.remove_listener(wake.set)

@@ -1,0 +1,285 @@
+"""Redis on vs off on one replica (1,000 sockets streaming), and cross-replica resume latency.
+
+Part 1, the cost of the shared layer: two servers run for the whole benchmark, the same but
+for `--redis-url`; short runs alternate between them (off/on, then on/off, ...) and each
+adjacent pair gives one on/off ratio (the paired design of benchmarks/persistence.py). Redis
+commands per streamed token come from Redis' own `INFO stats` over the "on" runs.
+
+Part 2, resume on another replica: two replicas share a database and Redis. A client reads
+a few frames of a long reply on replica A, drops the connection (abort, like a phone leaving
+Wi-Fi), connects to replica B and sends `resume`; the latency is from the start of the
+reconnect to the first missed frame on B. The same on A is the reference.
+
+    .venv/bin/python -m benchmarks.redis_layer [--sockets 1000] [--tokens 32] [--pairs 5]
+        [--resumes 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from tests.reliability.helpers import RELAXED_LIMITS, long_params, percentile, raise_nofile
+from tests.support.redis_server import running_redis
+from tests.support.server import ServerProcess, make_server
+from tests.support.wsclient import client
+
+from benchmarks._report import machine, median, table, write_section
+from benchmarks.persistence import Run, one_run
+
+THROUGHPUT_TARGET = 0.95
+ITL_P99_TARGET = 1.1
+
+
+async def _commands(url: str) -> int:
+    r = aioredis.from_url(url)
+    try:
+        return int((await r.info("stats"))["total_commands_processed"])
+    finally:
+        await r.aclose()
+
+
+async def _memory_per_stream(url: str) -> tuple[float, int]:
+    """Redis' used memory per reply key pair (stream + meta) now, and how many replies."""
+    r = aioredis.from_url(url)
+    try:
+        streams = 0
+        async for _ in r.scan_iter(match="tt:r:*", count=1000):
+            streams += 1
+        used = int((await r.info("memory"))["used_memory"])
+        baseline = 1_000_000  # an empty redis-server uses about 0.9-1 MB
+        return (used - baseline) / max(1, streams), streams
+    finally:
+        await r.aclose()
+
+
+async def on_off(args: argparse.Namespace, redis_url: str) -> tuple[str, dict[str, float]]:
+    # One client process drives every socket; when its loop lags on a busy machine it must
+    # not be dropped for a late pong (the same for both servers).
+    flags = (
+        *RELAXED_LIMITS,
+        "--max-batch",
+        str(args.max_batch),
+        "--max-tokens",
+        "4000",
+        "--ws-ping-interval-s",
+        "600",
+    )
+    raise_nofile(4 * args.sockets + 256)
+    pairs: list[tuple[Run, Run]] = []
+    commands = tokens = 0
+    with ExitStack() as stack:
+        servers: dict[bool, ServerProcess] = {}
+        for mode in (False, True):
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tt-bench-")))
+            server = make_server(tmp, *flags, *(("--redis-url", redis_url) if mode else ()))
+            server.start()
+            stack.callback(server.stop)
+            servers[mode] = server
+        for server in servers.values():  # warm-up
+            await one_run(server, min(args.sockets, 200), args.tokens)
+        for i in range(args.pairs):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            runs: dict[bool, Run] = {}
+            for mode in order:
+                before = await _commands(redis_url) if mode else 0
+                runs[mode] = await one_run(servers[mode], args.sockets, args.tokens)
+                if mode:
+                    commands += await _commands(redis_url) - before - 1  # minus our INFO
+                    tokens += args.sockets * args.tokens
+            pairs.append((runs[False], runs[True]))
+            off, on = runs[False], runs[True]
+            print(
+                f"pair {i}: streaming {off.streaming_tps:.0f} -> {on.streaming_tps:.0f} tok/s, "
+                f"ITL p99 {off.itl_p99_ms:.1f} -> {on.itl_p99_ms:.1f} ms (off -> on), "
+                f"load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    rows = []
+    for label, index in (("off (one process)", 0), ("on (--redis-url)", 1)):
+        cells = [label]
+        for attr in ("streaming_tps", "itl_p99_ms", "cpu_ms_per_1k"):
+            values = [getattr(pair[index], attr) for pair in pairs]
+            cells.append(f"{median(values):.1f} ({min(values):.0f}–{max(values):.0f})")
+        rows.append(cells)
+    ratios = {
+        attr: median([getattr(on, attr) / getattr(off, attr) for off, on in pairs])
+        for attr in ("streaming_tps", "itl_p99_ms", "cpu_ms_per_1k")
+    }
+    rows.append(
+        [
+            "on / off: median of pair ratios",
+            f"**{ratios['streaming_tps']:.3f}** (target >= {THROUGHPUT_TARGET})",
+            f"**{ratios['itl_p99_ms']:.3f}** (target <= {ITL_P99_TARGET})",
+            f"**{ratios['cpu_ms_per_1k']:.3f}**",
+        ]
+    )
+    ratios["redis_commands_per_token"] = commands / tokens if tokens else float("nan")
+    ratios["bytes_per_reply"], ratios["replies_kept"] = await _memory_per_stream(redis_url)
+    header = ["Redis", "streaming tokens/s", "ITL p99 ms", "server CPU ms per 1k tokens"]
+    return table(header, rows), ratios
+
+
+async def _one_resume(first: str, second: str, frames_before: int) -> float:
+    """Latency from the reconnect to the first missed frame, in seconds."""
+    async with client(first) as c:
+        accepted = await c.chat(
+            "Tell me about the sea.", uuid.uuid4().hex, params=long_params(3000)
+        )
+        reply_id, seq = accepted["reply_id"], 0
+        while seq < frames_before:
+            seq = (await c.recv_type("token"))["seq"]
+        c.ws.transport.abort()
+    started = time.monotonic()
+    async with client(second) as c:
+        await c.send({"type": "resume", "reply_id": reply_id, "last_seq": seq})
+        frame = await c.recv_type("token", "snapshot")
+        latency = time.monotonic() - started
+        if frame["type"] != "token" or frame["seq"] != seq + 1:
+            raise RuntimeError(f"resume did not continue where the client was: {frame}")
+        await c.send({"type": "stop", "reply_id": reply_id})
+        await c.recv_type("end", skip=("queued", "token"))
+    return latency
+
+
+async def resume_latency(args: argparse.Namespace, redis_url: str) -> tuple[str, dict[str, float]]:
+    flags = (*RELAXED_LIMITS, "--max-tokens", "4000", "--redis-url", redis_url)
+    with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
+        a = make_server(Path(tmp), *flags)
+        b = make_server(Path(tmp), *flags)  # the same database file: one deployment
+        a.start()
+        b.start()
+        try:
+            results: dict[str, list[float]] = {"same replica": [], "other replica": []}
+            for i in range(args.resumes):
+                await _one_resume(a.ws_url, a.ws_url, 3)  # keeps both paths equally warm
+                kind = "other replica" if i % 2 == 0 else "same replica"
+                target = b.ws_url if kind == "other replica" else a.ws_url
+                results[kind].append(await _one_resume(a.ws_url, target, 3))
+        finally:
+            a.stop()
+            b.stop()
+    rows, numbers = [], {}
+    for kind, values in results.items():
+        p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+        rows.append([kind, len(values), f"{p50:.1f}", f"{p99:.1f}", f"{max(values) * 1000:.1f}"])
+        numbers[f"{kind} p99 ms"] = p99
+    header = ["resume on", "resumes", "p50 ms", "p99 ms", "max ms"]
+    return table(header, rows), numbers
+
+
+async def socket_tier(args: argparse.Namespace, redis_url: str) -> tuple[str, dict[str, float]]:
+    """CPU of a socket-tier replica (`--engine remote`, Redis on) per 1k streamed tokens:
+    what sizing the socket tier rests on. The upstream is a local-engine tickertape."""
+    rows, numbers = [], {}
+    with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
+        upstream = make_server(
+            Path(tmp) / "up", *RELAXED_LIMITS, "--max-batch", "64", "--max-tokens", "4000"
+        )
+        (Path(tmp) / "up").mkdir()
+        upstream.start()
+        try:
+            for redis_on in (False, True):
+                sub = Path(tmp) / f"socket{int(redis_on)}"
+                sub.mkdir()
+                extra = ("--redis-url", redis_url) if redis_on else ()
+                replica = make_server(
+                    sub, *RELAXED_LIMITS, "--engine", "remote", "--upstream-url",
+                    upstream.base_url, "--max-batch", "64", "--max-tokens", "4000", *extra,
+                )  # fmt: skip
+                replica.start()
+                try:
+                    await one_run(replica, 64, args.tokens)  # warm-up
+                    run = await one_run(replica, 64, 4 * args.tokens)
+                finally:
+                    replica.stop()
+                label = "on" if redis_on else "off"
+                rows.append(
+                    [
+                        f"Redis {label}",
+                        f"{run.streaming_tps:.0f}",
+                        f"{run.cpu_ms_per_1k:.0f}",
+                        f"{1_000_000 / run.cpu_ms_per_1k:.0f}",
+                    ]
+                )
+                numbers[f"cpu_ms_per_1k_{label}"] = run.cpu_ms_per_1k
+        finally:
+            upstream.stop()
+    header = [
+        "socket replica",
+        "tokens/s (upstream-bound)",
+        "CPU ms per 1k tokens",
+        "tokens/s per core at 100 % CPU",
+    ]
+    return table(header, rows), numbers
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--max-batch", type=int, default=128)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--resumes", type=int, default=200)
+    parser.add_argument("--only-socket-tier", action="store_true")
+    parser.add_argument("--skip-socket-tier", action="store_true")
+    args = parser.parse_args()
+    setup = machine()
+    with running_redis() as redis_server:
+        if args.skip_socket_tier:
+            part3 = ""
+        else:
+            part3, _ = await socket_tier(args, redis_server.url)
+        print(part3)
+        if part3:
+            write_section(
+                "Redis: CPU of a socket-tier replica",
+                f"`benchmarks/redis_layer.py --tokens {args.tokens}` (part 3); {setup}.\n\n"
+                "One local-engine tickertape (batch 64) is the upstream; a socket replica "
+                "(`--engine remote`, batch 64) streams 64 replies of "
+                f"{4 * args.tokens} tokens from it, without then with `--redis-url`. Its CPU (user "
+                "+ system, all threads, from /proc) per 1k streamed tokens is what a socket tier "
+                "is sized on; tokens/s here is bound by the upstream, not by the replica.\n\n"
+                + part3,
+            )
+        if args.only_socket_tier:
+            return
+        part1, ratios = await on_off(args, redis_server.url)
+        part2, _ = await resume_latency(args, redis_server.url)
+    load_end = os.getloadavg()[0]
+    print(part1, part2, sep="\n\n")
+    print(f"redis commands per streamed token: {ratios['redis_commands_per_token']:.3f}")
+    write_section(
+        "Redis: the shared layer on vs off, and resume on another replica",
+        f"`benchmarks/redis_layer.py --sockets {args.sockets} --tokens {args.tokens} --max-batch "
+        f"{args.max_batch} --pairs {args.pairs} --resumes {args.resumes}`; {setup}, "
+        f"{load_end:.1f} at the end (the machine is shared).\n\n"
+        f"**On vs off.** {args.sockets} sockets on one replica each stream one reply of "
+        f"{args.tokens} tokens (`ignore_eos`, batch {args.max_batch}, the rest queued), demo "
+        "model, SQLite. Two servers, the same but for `--redis-url` (a local redis-server), "
+        f"run side by side; {args.pairs} pairs of runs alternate between them and the result "
+        "is the median of the pair ratios (see Persistence above for why). On, every reply "
+        "is registered in Redis before it starts, its frames are mirrored every 50 ms, and "
+        "every turn runs the shared limit scripts.\n\n" + part1 + "\n\nRedis commands per "
+        f"streamed token (Redis' `total_commands_processed` over the on runs): "
+        f"**{ratios['redis_commands_per_token']:.3f}**. Redis memory per finished reply of "
+        f"{args.tokens} tokens kept for resume (stream + meta; used memory over "
+        f"{ratios['replies_kept']:.0f} kept replies): **{ratios['bytes_per_reply']:.0f} bytes**."
+        "\n\n"
+        "**Resume on another replica.** Two replicas on one database and Redis. A client "
+        "reads 3 frames of a long reply on A, aborts the connection, reconnects and sends "
+        "`resume`: to B (the frames come from the reply's Redis stream) or to A (from "
+        "memory, the reference). Latency: from the start of the reconnect (TCP, WebSocket "
+        "handshake, `hello`) to the first missed `token` frame.\n\n" + part2,
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

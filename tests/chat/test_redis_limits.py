@@ -1,0 +1,125 @@
+"""RedisLimits against a real redis-server: two instances stand for two replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.support.redis_server import RedisServer, running_redis
+from tickertape.chat.errors import ChatError
+from tickertape.chat.limits import LimitsConfig
+from tickertape.chat.redis_limits import RedisLimits
+from tickertape.redis_client import Keys, RedisHealth, connect
+
+CONFIG = LimitsConfig(max_concurrent_replies=2, messages_per_minute=3, max_connections_per_user=2)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture
+async def pair(redis_server: RedisServer) -> AsyncIterator[tuple[RedisLimits, RedisLimits]]:
+    """Two replicas' limits on one Redis, under a prefix of their own."""
+    keys = Keys(f"t{uuid.uuid4().hex[:8]}:")
+    clients = [connect(redis_server.url), connect(redis_server.url)]
+    a = RedisLimits(CONFIG, clients[0], keys, RedisHealth(), "a", lease_ttl_s=0.6)
+    b = RedisLimits(CONFIG, clients[1], keys, RedisHealth(), "b", lease_ttl_s=0.6)
+    yield a, b
+    for limits in (a, b):
+        await limits.close()
+    for client in clients:
+        await client.aclose()
+
+
+async def test_replies_in_flight_are_one_count_across_replicas(
+    pair: tuple[RedisLimits, RedisLimits],
+) -> None:
+    a, b = pair
+    assert await a.acquire_reply("u")
+    assert await b.acquire_reply("u")
+    assert not await a.acquire_reply("u")
+    assert not await b.acquire_reply("u")
+    assert await a.acquire_reply("other")  # per user
+    a.release_reply("u")
+    await a.close()  # the release is written in the background
+    assert await b.acquire_reply("u")
+    assert (a.in_flight("u"), b.in_flight("u")) == (0, 2)
+
+
+async def test_a_dead_replicas_places_expire(pair: tuple[RedisLimits, RedisLimits]) -> None:
+    a, b = pair
+    assert await a.acquire_reply("u")
+    assert await a.acquire_reply("u")
+    assert not await b.acquire_reply("u")
+    await asyncio.sleep(0.3)
+    await b.refresh()  # a live replica's refresh keeps only its own places
+    await asyncio.sleep(0.4)  # A never refreshes: it is dead, its places lapse
+    assert await b.acquire_reply("u")
+    assert await b.acquire_reply("u")
+
+
+async def test_a_live_replicas_places_are_refreshed(pair: tuple[RedisLimits, RedisLimits]) -> None:
+    a, b = pair
+    assert await a.acquire_reply("u")
+    assert await a.acquire_reply("u")
+    for _ in range(4):
+        await asyncio.sleep(0.25)
+        await a.refresh()
+    assert not await b.acquire_reply("u")
+
+
+async def test_the_message_rate_is_one_bucket(pair: tuple[RedisLimits, RedisLimits]) -> None:
+    a, b = pair
+    assert await a.take_message("u") is None
+    assert await b.take_message("u") is None
+    assert await a.take_message("u") is None
+    wait = await b.take_message("u")
+    assert wait is not None
+    assert 1 <= wait <= 20_000  # 3 a minute: a token every 20 s
+    b.give_back_message("u")
+    await b.close()
+    assert await a.take_message("u") is None
+
+
+async def test_connections_are_counted_across_replicas(
+    pair: tuple[RedisLimits, RedisLimits],
+) -> None:
+    a, b = pair
+    assert await a.open_connection("u")
+    assert await b.open_connection("u")
+    assert not await a.open_connection("u")
+    b.close_connection("u")
+    await b.close()
+    assert await a.open_connection("u")
+
+
+async def test_redis_down_refuses_turns_and_counts_connections_locally(
+    redis_server: RedisServer,
+) -> None:
+    health = RedisHealth()
+    client = connect("redis://127.0.0.1:1/0")  # nothing listens there
+    limits = RedisLimits(CONFIG, client, Keys("x:"), health, "a")
+    try:
+        with pytest.raises(ChatError) as refused:
+            await limits.acquire_reply("u")
+        assert refused.value.code == "overloaded"
+        assert refused.value.retry_after_ms
+        health.failed(ConnectionError("refused"))  # what the heartbeat does within a second
+        assert not health.up
+        assert health.reason is not None
+        assert health.reason.startswith("redis unreachable")
+        with pytest.raises(ChatError):
+            await limits.take_message("u")
+        assert await limits.open_connection("u")
+        assert await limits.open_connection("u")
+        assert not await limits.open_connection("u")  # the cap holds in this process
+        limits.close_connection("u")
+        assert await limits.open_connection("u")
+    finally:
+        await client.aclose()
