@@ -1,11 +1,12 @@
-"""Engine benchmark: `python benchmarks/engine.py [--quick] [--threads N] [--no-write]`.
+"""Engine benchmark: `python benchmarks/engine.py [--quick] [--threads N] [--dtype D] [--no-write]`.
 
 A model of the SmolLM2-135M shape (random weights, built in-process, nothing downloaded)
 at 1, 8 and 32 concurrent replies, fixed prompt and output lengths, EOS ignored:
-  (a) bare loop: the engine's own forward + KV cache, one batched forward per step,
-      argmax, no scheduler/server: the ceiling for this model, batch and thread count;
+  (a) bare loop: the engine's own forward (ModelRunner over the paged KV pool), one
+      packed forward per step, argmax, no scheduler/server: the ceiling for this model,
+      batch and thread count;
   (b) the engine (LocalEngine): scheduler, chunked prefill, sampling, detokenization,
-      asyncio hand-off, consumed as ReplyStreams on an event loop;
+      asyncio hand-off, consumed through ReplySinks on an event loop;
   (c) the usual pattern: one `model.generate` per request in a ThreadPoolExecutor(4).
 The table goes to stdout and replaces the "## Engine" section of docs/benchmarks.md.
 """
@@ -34,12 +35,11 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from transformers.generation.streamers import BaseStreamer
 from transformers.utils import logging as hf_logging
 
-from tickertape.engine.batch import decode_inputs, prefill_inputs
 from tickertape.engine.config import EngineConfig
-from tickertape.engine.forward import forward, inspect_model
-from tickertape.engine.kvcache import KVCache
 from tickertape.engine.local import LocalEngine
-from tickertape.engine.types import FinishEvent, Prompt, SamplingParams, TextEvent
+from tickertape.engine.plan import Work
+from tickertape.engine.runner import ModelRunner
+from tickertape.engine.types import Prompt, ReplyUpdate, SamplingParams
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -148,29 +148,59 @@ class Ticker:
 def bare_loop(model: Any, prompts: list[list[int]], out_len: int) -> Result:
     res = Result("a bare loop", len(prompts))
     n, p = len(prompts), len(prompts[0])
-    cache = KVCache(
-        inspect_model(model, p + out_len), n, p + out_len, torch.float32, torch.device("cpu")
-    )
-    with torch.inference_mode():
-        cpu = time.process_time()
-        start = time.perf_counter()
-        logits = forward(
-            model,
-            cache,
-            prefill_inputs([(i, ids, 0) for i, ids in enumerate(prompts)], cache.scratch),
-        )
-        last = start
-        for step in range(out_len):
-            tokens = logits.argmax(dim=-1).tolist()
-            now = time.perf_counter()
-            (res.ttft if step == 0 else res.itl).extend([(now - last) * 1000] * n)
-            last = now
-            if step < out_len - 1:
-                logits = forward(model, cache, decode_inputs(tokens, [p + step] * n))
-        res.seconds = time.perf_counter() - start
-        res.cpu = time.process_time() - cpu
+    block = 16
+    per_reply = -(-(p + out_len) // block)
+    runner = ModelRunner(model, block)
+    runner.allocate(n * per_reply)
+    tables = [tuple(range(i * per_reply, (i + 1) * per_reply)) for i in range(n)]
+    try:
+        with torch.inference_mode():
+            cpu = time.process_time()
+            start = time.perf_counter()
+            work = [
+                Work(f"r{i}", 0, tuple(ids), tables[i], p, True) for i, ids in enumerate(prompts)
+            ]
+            logits, _ = runner.forward(work)
+            last = start
+            for step in range(out_len):
+                tokens = logits.argmax(dim=-1).tolist()
+                now = time.perf_counter()
+                (res.ttft if step == 0 else res.itl).extend([(now - last) * 1000] * n)
+                last = now
+                if step < out_len - 1:
+                    work = [
+                        Work(f"r{i}", p + step, (tokens[i],), tables[i], p, True) for i in range(n)
+                    ]
+                    logits, _ = runner.forward(work)
+            res.seconds = time.perf_counter() - start
+            res.cpu = time.process_time() - cpu
+    finally:
+        runner.close()
     res.tokens = n * out_len
     return res
+
+
+class TimedSink:
+    """Records when text arrives (on the event loop) and signals the result."""
+
+    def __init__(self, res: Result, sent: float) -> None:
+        self.res, self.sent = res, sent
+        self.last: float | None = None
+        self.text = asyncio.Event()
+        self.done = asyncio.Event()
+
+    def deliver(self, update: ReplyUpdate) -> None:
+        now = time.perf_counter()
+        if update.text:
+            self.text.set()
+            if self.last is None:
+                self.res.ttft.append((now - self.sent) * 1000)
+            else:
+                self.res.itl.append((now - self.last) * 1000)
+            self.last = now
+        if update.result is not None:
+            self.res.tokens += update.result.usage.completion_tokens
+            self.done.set()
 
 
 async def engine_run(
@@ -178,27 +208,16 @@ async def engine_run(
 ) -> Result:
     res = Result("b engine", len(prompts))
     params = SamplingParams(max_tokens=out_len, temperature=0.0, ignore_eos=True)
-
-    async def one(i: int, ids: list[int]) -> None:
-        prompt = Prompt(messages=(), token_ids=tuple(ids), prompt_tokens=len(ids))
-        sent = time.perf_counter()
-        stream = engine.submit(f"{tag}-{i}", f"user{i}", prompt, params)
-        last: float | None = None
-        async for ev in stream:
-            now = time.perf_counter()
-            if isinstance(ev, TextEvent):
-                if last is None:
-                    res.ttft.append((now - sent) * 1000)
-                else:
-                    res.itl.append((now - last) * 1000)
-                last = now
-            elif isinstance(ev, FinishEvent):
-                res.tokens += ev.result.usage.completion_tokens
-
     with Ticker() as ticker:
         cpu = time.process_time()
         start = time.perf_counter()
-        await asyncio.gather(*(one(i, ids) for i, ids in enumerate(prompts)))
+        sinks = []
+        for i, ids in enumerate(prompts):
+            prompt = Prompt(messages=(), token_ids=tuple(ids), prompt_tokens=len(ids))
+            sink = TimedSink(res, time.perf_counter())
+            engine.submit(f"{tag}-{i}", f"user{i}", prompt, params, sink)
+            sinks.append(sink)
+        await asyncio.gather(*(s.done.wait() for s in sinks))
         res.seconds = time.perf_counter() - start
         res.cpu = time.process_time() - cpu
     res.lag = ticker.lags
@@ -206,22 +225,22 @@ async def engine_run(
 
 
 async def stop_probe(engine: LocalEngine, prompts: list[list[int]], res: Result) -> None:
-    """Stop replies mid-generation; time from stop() to their FinishEvent."""
+    """Stop replies mid-generation; time from stop() to their result."""
     params = SamplingParams(max_tokens=10_000, temperature=0.0, ignore_eos=True)
-    streams = []
+    sinks = []
     for i, ids in enumerate(prompts):
         prompt = Prompt(messages=(), token_ids=tuple(ids), prompt_tokens=len(ids))
-        streams.append(aiter(engine.submit(f"stop-{res.conc}-{i}", f"user{i}", prompt, params)))
-    for it in streams:  # wait until every reply is decoding
-        while not isinstance(await anext(it), TextEvent):
-            pass
-    for i, it in enumerate(streams):
+        sink = TimedSink(Result("probe", 0), time.perf_counter())
+        engine.submit(f"stop-{res.conc}-{i}", f"user{i}", prompt, params, sink)
+        sinks.append(sink)
+    for s in sinks:  # wait until every reply is decoding
+        await s.text.wait()
+    for i, sink in enumerate(sinks):
         res.step.append(engine.stats().last_step_ms)
         sent = time.perf_counter()
         engine.stop(f"stop-{res.conc}-{i}")
-        async for ev in it:
-            if isinstance(ev, FinishEvent):
-                res.stop.append((time.perf_counter() - sent) * 1000)
+        await sink.done.wait()
+        res.stop.append((time.perf_counter() - sent) * 1000)
 
 
 async def generate_pool(model: Any, prompts: list[list[int]], out_len: int) -> Result:
@@ -317,7 +336,7 @@ async def main(args: argparse.Namespace) -> None:
     concurrency = (1, 8, 32)
     log(f"building the SmolLM2-135M-shaped model (random weights), threads={args.threads}")
     torch.manual_seed(0)
-    model: Any = LlamaForCausalLM(smollm2_shape())
+    model: Any = LlamaForCausalLM(smollm2_shape()).to(getattr(torch, args.dtype))
     model.eval()
     gen = torch.Generator().manual_seed(1)
     prompts_all = torch.randint(3, VOCAB, (max(concurrency), prompt_len), generator=gen).tolist()
@@ -325,6 +344,8 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         tokenizer().save_pretrained(tmp)
+        bare_model: Any = LlamaForCausalLM.from_pretrained(tmp, dtype=getattr(torch, args.dtype))
+        bare_model.eval()
         config = EngineConfig(
             model=tmp,
             max_batch=max(concurrency),
@@ -333,6 +354,7 @@ async def main(args: argparse.Namespace) -> None:
             prefill_chunk=256,
             max_context=prompt_len + 256,
             torch_threads=args.threads,
+            dtype=args.dtype,
         )
         engine = LocalEngine(config)
         await engine.start()
@@ -345,7 +367,7 @@ async def main(args: argparse.Namespace) -> None:
             best: dict[str, Result] = {}
             for rep in range(args.reps):
                 log(f"{conc} replies: (a) bare loop, run {rep + 1}/{args.reps}")
-                a = bare_loop(model, prompts, out_len)
+                a = bare_loop(bare_model, prompts, out_len)
                 log(f"{conc} replies: (b) engine, run {rep + 1}/{args.reps}")
                 b = await engine_run(engine, prompts, out_len, f"b{conc}-{rep}")
                 for r in (a, b):
@@ -365,17 +387,18 @@ async def main(args: argparse.Namespace) -> None:
     facts = (
         f"{dt.date.today().isoformat()}, `python benchmarks/engine.py{' --quick' if args.quick else ''}`"
         f" on {os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}, "
-        f"{args.threads} torch thread(s), load average at the end {os.getloadavg()[0]:.1f}, "
+        f"{args.threads} torch thread(s), {args.dtype}, "
+        f"load average at the end {os.getloadavg()[0]:.1f}, "
         f"best of {args.reps} interleaved run(s) for (a) and (b). "
         f"Prompt {prompt_len} tokens, output {out_len} tokens, EOS ignored, greedy."
     )
     section = (
         "## Engine\n\nSmolLM2-135M shape (LlamaConfig: hidden 576, 30 layers, 9 heads, 3 kv heads, "
         "intermediate 1536, vocab 49152, tied embeddings), random weights built in-process. "
-        "(a) bare loop: the engine's forward and KV cache, one batched forward per step, argmax; "
+        "(a) bare loop: the engine's ModelRunner (the model's own forward over the paged KV pool), one packed forward per step, argmax; "
         "(b) LocalEngine consumed on an asyncio loop; (c) one `model.generate` per request in a "
         "ThreadPoolExecutor(4). ITL is measured between consecutive text events as the consumer "
-        "sees them; stop = from `stop()` to the FinishEvent, next to the median engine step.\n\n"
+        "sees them; stop = from `stop()` to the result, next to the median engine step.\n\n"
         f"{facts}\n\n{body}\n"
     )
     if not args.no_write:
@@ -388,6 +411,9 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="16 output tokens instead of 64")
     parser.add_argument("--reps", type=int, default=None, help="runs of (a) and (b), best kept")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for all modes")
+    parser.add_argument(
+        "--dtype", default="float32", choices=("float32", "bfloat16"), help="model precision"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     options = parser.parse_args()
     if options.reps is None:

@@ -40,6 +40,12 @@ def build_engine(settings: Settings) -> Engine:
         max_context=settings.max_context,
         per_user_concurrency=settings.max_concurrent_replies,
         torch_threads=settings.torch_threads,
+        dtype=settings.dtype,
+        device=settings.device,
+        kv_cache_bytes=settings.kv_cache_bytes,
+        kv_cache_fraction=settings.kv_cache_fraction,
+        block_size=settings.block_size,
+        prefix_caching=settings.prefix_caching,
     )
     return build_local_engine(config)
 

@@ -44,6 +44,25 @@ async def prepare_database(settings: Settings, *, migrate: bool) -> None:
         _fail(f"--database-url: {exc}")
 
 
+def check_local_model(settings: Settings) -> None:
+    """Refuse a checkpoint the local engine cannot serve from its config, before any
+    weights load: one line, exit code 2."""
+    if settings.engine != "local":
+        return
+    from tickertape.engine.support import UnsupportedModel, check_device, check_model
+
+    try:
+        check_device(settings.device)
+    except UnsupportedModel as exc:
+        _fail(str(exc))
+    try:
+        check_model(settings.model, settings.max_context)
+    except UnsupportedModel as exc:
+        _fail(f"--model {settings.model}: {exc}")
+    except (OSError, ValueError) as exc:
+        _fail(f"--model {settings.model}: {str(exc).strip().splitlines()[0]}")
+
+
 async def check_redis(settings: Settings) -> None:
     """With --redis-url, refuse to start (one line, exit 2) when Redis does not answer."""
     if settings.redis_url is None:
@@ -58,6 +77,7 @@ async def check_redis(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+    check_local_model(settings)
     asyncio.run(check_redis(settings))
     asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start))
 

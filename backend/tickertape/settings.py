@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     max_waiting: int = Field(64, ge=0, description="replies waiting for a batch slot")
     prefill_chunk: int = Field(256, ge=16, description="prompt tokens prefilled per step")
     max_context: int | None = Field(None, ge=64, description="cap on tokens per sequence")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="model and KV cache precision; auto = the checkpoint's"
+    )
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto|cpu|cuda")
+    kv_cache_bytes: int | None = Field(None, ge=1, description="KV block pool size in bytes")
+    kv_cache_fraction: float | None = Field(
+        None, gt=0, le=1, description="or this share of the memory free after loading"
+    )
+    block_size: int = Field(16, ge=1, le=256, description="token positions per KV block")
+    prefix_caching: bool = Field(True, description="reuse the KV blocks of shared prefixes")
     max_tokens: int = Field(512, ge=1, description="upper bound of params.max_tokens")
     default_max_tokens: int = Field(256, ge=1, description="max_tokens when none is given")
     system_prompt: str | None = Field(None, description="system prompt for every conversation")

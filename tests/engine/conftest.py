@@ -7,7 +7,6 @@ same ChatML template), so the engine suite runs on a fresh checkout too.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,19 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.sink import CollectingSink
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.demo import DEMO_MODEL_DIR
 from tickertape.engine.local import LocalEngine
-from tickertape.engine.types import (
-    ChatMessage,
-    FinishEvent,
-    GenerationResult,
-    QueuedEvent,
-    ReplyStream,
-    SamplingParams,
-    StreamEvent,
-    TextEvent,
-)
+from tickertape.engine.types import ChatMessage, SamplingParams
 
 CHATML = (
     "{% for message in messages %}"
@@ -95,7 +86,9 @@ async def make_engine(model_dir: Path) -> AsyncIterator[EngineFactory]:
     engines: list[LocalEngine] = []
 
     async def make(**overrides: Any) -> LocalEngine:
-        config = replace(EngineConfig(model=str(model_dir), max_batch=8), **overrides)
+        config = replace(
+            EngineConfig(model=str(model_dir), max_batch=8, dtype="float32"), **overrides
+        )
         engine = LocalEngine(config)
         await engine.start()
         engines.append(engine)
@@ -106,58 +99,68 @@ async def make_engine(model_dir: Path) -> AsyncIterator[EngineFactory]:
         await engine.close()
 
 
-@dataclass
-class Run:
-    events: list[StreamEvent]
-
-    @property
-    def text(self) -> str:
-        return "".join(e.text for e in self.events if isinstance(e, TextEvent))
-
-    @property
-    def result(self) -> GenerationResult:
-        last = self.events[-1]
-        assert isinstance(last, FinishEvent)
-        return last.result
-
-    @property
-    def queued(self) -> list[int]:
-        return [e.position for e in self.events if isinstance(e, QueuedEvent)]
-
-
-async def collect(stream: ReplyStream) -> Run:
-    events = [e async for e in stream]
-    assert sum(isinstance(e, FinishEvent) for e in events) == 1
-    assert isinstance(events[-1], FinishEvent)
-    assert all(e.text for e in events if isinstance(e, TextEvent))
-    return Run(events)
-
-
 async def submit(
     engine: LocalEngine,
     reply_id: str,
     content: str,
     params: SamplingParams,
     user: str = "user",
-) -> ReplyStream:
+) -> CollectingSink:
     prompt = await engine.prepare([ChatMessage("user", content)], params)
-    return engine.submit(reply_id, user, prompt, params)
+    sink = CollectingSink()
+    engine.submit(reply_id, user, prompt, params, sink)
+    return sink
 
 
 async def run(
     engine: LocalEngine, reply_id: str, content: str, params: SamplingParams, user: str = "user"
-) -> Run:
-    return await collect(await submit(engine, reply_id, content, params, user))
+) -> CollectingSink:
+    sink = await submit(engine, reply_id, content, params, user)
+    await sink.finished()
+    return sink
 
 
-async def first_text(stream: ReplyStream) -> tuple[Run, asyncio.Task[Run]]:
-    """Read until the first text; the rest is collected by the returned task."""
-    it = aiter(stream)
-    head: list[StreamEvent] = []
-    while not head or not isinstance(head[-1], TextEvent | FinishEvent):
-        head.append(await anext(it))
+@dataclass(frozen=True)
+class MatrixCase:
+    """One architecture of the exactness matrix: a tiny checkpoint, the conversations and
+    what `generate` answers to them."""
 
-    async def rest() -> Run:
-        return Run(head + [e async for e in it])
+    model_dir: Path
+    tokenizer: Any
+    conversations: list[list[ChatMessage]]
+    want: list[Any]  # exactness.Reply
+    block_bytes: int  # KV bytes of one block of 16 positions (float32)
 
-    return Run(head), asyncio.create_task(rest())
+
+Matrix = Callable[[str], MatrixCase]
+
+
+@pytest.fixture(scope="session")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+    from tests.engine import tiny
+    from tests.engine.exactness import chat_ids, contents, expected, reference
+
+    cases: dict[str, MatrixCase] = {}
+    tokenizer = tiny.tokenizer()
+    conversations = [[ChatMessage("user", c)] for c in contents(tokenizer)]
+
+    def case(name: str) -> MatrixCase:
+        if name not in cases:
+            model_dir = tiny.build(name, tmp_path_factory.mktemp(name))
+            prompts = [chat_ids(tokenizer, c) for c in conversations]
+            config = tiny.build_config(name)
+            kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+            head_dim = (
+                getattr(config, "head_dim", None)
+                or config.hidden_size // config.num_attention_heads
+            )
+            cases[name] = MatrixCase(
+                model_dir=model_dir,
+                tokenizer=tokenizer,
+                conversations=conversations,
+                want=expected(tokenizer, reference(model_dir, prompts)),
+                block_bytes=2 * config.num_hidden_layers * 16 * kv_heads * head_dim * 4,
+            )
+        return cases[name]
+
+    return case

@@ -10,14 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import (
-    EngineFactory,
-    build_tiny_model,
-    collect,
-    first_text,
-    run,
-    submit,
-)
+from tests.engine.conftest import EngineFactory, build_tiny_model, run, submit
+from tests.support.sink import CollectingSink
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.local import LocalEngine
 from tickertape.engine.loop import FaultHook
@@ -28,7 +22,6 @@ from tickertape.engine.types import (
     FinishReason,
     PromptTooLong,
     SamplingParams,
-    TextEvent,
 )
 
 SLOW_CALLBACK_S = 0.05
@@ -85,11 +78,13 @@ async def test_requests_join_and_leave_mid_batch(make_engine: EngineFactory) -> 
         (await run(engine, f"ref{i}", q, short_params)).text for i, q in enumerate(QUESTIONS)
     ]
     # The long reply is decoding when the short ones join; they leave while it goes on.
-    _head, rest = await first_text(await submit(engine, "long", QUESTIONS[0], long_params))
+    long_sink = await submit(engine, "long", QUESTIONS[0], long_params)
+    await long_sink.wait_for_text()
     shorts = []
     for i, q in enumerate(QUESTIONS):
         shorts.append(await run(engine, f"short{i}", q, short_params))
-    long_run = await rest
+    await long_sink.finished()
+    long_run = long_sink
     assert long_run.text == ref_long
     assert long_run.result.finish_reason is FinishReason.LENGTH
     assert [s.text for s in shorts] == ref_short
@@ -140,10 +135,11 @@ async def test_stop_string_ends_reply_and_is_not_emitted(make_engine: EngineFact
 
 async def test_stop_takes_effect_within_one_step(make_engine: EngineFactory) -> None:
     engine = await make_engine()
-    _head, rest = await first_text(await submit(engine, "r", "hello", LONG))
+    sink = await submit(engine, "r", "hello", LONG)
+    await sink.wait_for_text()
     decoded_before = engine.stats().decode_tokens
     engine.stop("r")
-    result = (await rest).result
+    result = await sink.finished()
     assert result.finish_reason is FinishReason.STOPPED
     # 1 token from the prefill, the decode steps done before stop(), at most one more.
     assert result.usage.completion_tokens <= 1 + decoded_before + 1
@@ -158,11 +154,11 @@ async def test_stop_a_waiting_reply(make_engine: EngineFactory) -> None:
     second = await submit(engine, "second", "hello", LONG)
     engine.stop("second")
     gate.set()
-    r = await collect(second)
-    assert r.result.finish_reason is FinishReason.STOPPED
-    assert r.text == ""
+    r = await second.finished()
+    assert r.finish_reason is FinishReason.STOPPED
+    assert second.text == ""
     engine.stop("first")
-    assert (await collect(first)).result.finish_reason is FinishReason.STOPPED
+    assert (await first.finished()).finish_reason is FinishReason.STOPPED
 
 
 async def test_prompt_too_long(make_engine: EngineFactory) -> None:
@@ -184,8 +180,9 @@ async def test_history_is_truncated_oldest_turns_first(make_engine: EngineFactor
     assert prompt.messages[1].role == "user"  # whole turns are dropped
     assert prompt.prompt_tokens <= 128 - 32
     assert prompt.messages[1:] == tuple(history[prompt.dropped_messages :])
-    r = await collect(engine.submit("r", "u", prompt, SamplingParams(max_tokens=8)))
-    assert r.result.usage.prompt_tokens == prompt.prompt_tokens
+    sink = CollectingSink()
+    engine.submit("r", "u", prompt, SamplingParams(max_tokens=8), sink)
+    assert (await sink.finished()).usage.prompt_tokens == prompt.prompt_tokens
 
 
 async def test_full_queue_is_overloaded_and_positions_are_reported(
@@ -201,10 +198,10 @@ async def test_full_queue_is_overloaded_and_positions_are_reported(
     assert info.value.retry_after_ms is not None
     assert info.value.retry_after_ms > 0
     gate.set()
-    runs = await asyncio.gather(*(collect(s) for s in streams))
-    assert runs[0].queued == []
-    assert runs[1].queued[:1] == [0]
-    assert all(r.result.finish_reason is FinishReason.LENGTH for r in runs)
+    results = await asyncio.gather(*(s.finished() for s in streams))
+    assert streams[0].queued == []
+    assert streams[1].queued[:1] == [0]
+    assert all(r.finish_reason is FinishReason.LENGTH for r in results)
 
 
 async def test_per_user_cap_holds_extra_replies_without_blocking_others(
@@ -217,14 +214,14 @@ async def test_per_user_cap_holds_extra_replies_without_blocking_others(
     a2 = await submit(engine, "a2", "hello", GREEDY, user="alice")
     b1 = await submit(engine, "b1", "hello", GREEDY, user="bob")
     gate.set()
-    bob = await collect(b1)  # finishes while alice's first reply still runs
-    assert bob.queued == []
+    await b1.finished()  # finishes while alice's first reply still runs
+    assert b1.queued == []
     assert engine.stats().running == 1
     engine.stop("a1")
-    alice2 = await collect(a2)
-    assert alice2.queued == [0]
-    assert alice2.result.timing.queued_ms > 0
-    assert (await collect(a1)).result.finish_reason is FinishReason.STOPPED
+    alice2 = await a2.finished()
+    assert a2.queued == [0]
+    assert alice2.timing.queued_ms > 0
+    assert (await a1.finished()).finish_reason is FinishReason.STOPPED
 
 
 async def test_exception_in_a_step_ends_only_affected_replies(make_engine: EngineFactory) -> None:
@@ -236,14 +233,15 @@ async def test_exception_in_a_step_ends_only_affected_replies(make_engine: Engin
 
     engine.set_fault_hook(hook)
     params = SamplingParams(max_tokens=24, temperature=0, ignore_eos=True)
-    _head, good = await first_text(await submit(engine, "good", "hello", params))
+    good = await submit(engine, "good", "hello", params)
+    await good.wait_for_text()
     bad_prefill = await run(engine, "bad-prefill", "hello", params)
     bad_token = await run(engine, "bad-token", "What can you do?", params)
     for bad in (bad_prefill, bad_token):
         assert bad.result.finish_reason is FinishReason.ERROR
         assert bad.result.error_code == "internal"
         assert "injected" in (bad.result.error_message or "")
-    assert (await good).result.finish_reason is FinishReason.LENGTH
+    assert (await good.finished()).finish_reason is FinishReason.LENGTH
     after = await run(engine, "after", "hello", params)
     assert after.result.finish_reason is FinishReason.LENGTH
     assert engine.alive
@@ -252,14 +250,15 @@ async def test_exception_in_a_step_ends_only_affected_replies(make_engine: Engin
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 async def test_loop_death_flips_alive_and_fails_inflight(make_engine: EngineFactory) -> None:
     engine = await make_engine()
-    _head, rest = await first_text(await submit(engine, "r", "hello", LONG))
+    sink = await submit(engine, "r", "hello", LONG)
+    await sink.wait_for_text()
 
     def die(phase: str, ids: tuple[str, ...]) -> None:
         if phase == "step":
             raise SystemError("boom")
 
     engine.set_fault_hook(die)
-    result = (await rest).result
+    result = await sink.finished()
     assert result.finish_reason is FinishReason.ERROR
     assert not engine.alive
     stats = engine.stats()
@@ -301,20 +300,21 @@ async def test_slow_consumer_gets_merged_text_and_does_not_slow_others(
     slow = await submit(engine, "slow", QUESTIONS[1], params)
     fast = await run(engine, "fast", QUESTIONS[1], params)  # slow is not read meanwhile
     assert fast.text == ref
-    late = await collect(slow)
-    texts = [e for e in late.events if isinstance(e, TextEvent)]
-    assert late.text == ref
-    assert len(texts) == 1  # everything was merged while nobody read
+    await slow.finished()
+    assert slow.text == ref
+    # One update per step at most, each delivered on the event loop.
+    assert len(slow.updates) <= 40 + 1
     assert fast.result.usage.completion_tokens == 40
 
 
 async def test_close_stops_running_and_waiting_replies(make_engine: EngineFactory) -> None:
     engine = await make_engine(max_batch=1)
-    _head, running = await first_text(await submit(engine, "running", "hello", LONG))
+    running = await submit(engine, "running", "hello", LONG)
+    await running.wait_for_text()
     waiting = await submit(engine, "waiting", "hello", LONG)
     await engine.close()
-    assert (await running).result.finish_reason is FinishReason.STOPPED
-    assert (await collect(waiting)).result.finish_reason is FinishReason.STOPPED
+    assert (await running.finished()).finish_reason is FinishReason.STOPPED
+    assert (await waiting.finished()).finish_reason is FinishReason.STOPPED
     assert not engine.alive
 
 

@@ -19,16 +19,14 @@ class Live:
     detok: Detokenizer
     eos: frozenset[int]  # empty when the request asked to ignore EOS
     submitted_at: float  # time.monotonic()
-    admitted_at: float | None = None
+    admitted_at: float | None = None  # first admission (a preempted reply keeps it)
     first_text_at: float | None = None
-    cached: int = 0  # cache columns holding this reply's keys/values
-    last_token: int = 0  # sampled, not yet fed to the model
     generated: int = 0
 
     def accept(self, token: int, context: int, outs: Outputs) -> None:
         """A sampled token: emit its text and decide whether the reply ends here."""
         self.generated += 1
-        self.last_token = token
+        self.sampling.record(token)
         if token in self.eos:
             outs.finish(self, FinishReason.STOP)  # the EOS token itself has no text
             return
@@ -36,7 +34,7 @@ class Live:
         if self.detok.stopped:
             outs.finish(self, FinishReason.STOP)
         elif self.generated >= self.max_new or len(self.prompt) + self.generated >= context:
-            # The next token would need a cache column past the context.
+            # The next token would need a position past the context.
             outs.finish(self, FinishReason.LENGTH)
 
 

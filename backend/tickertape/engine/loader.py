@@ -1,30 +1,48 @@
-"""Load tokenizer and model for the local engine and size its KV cache."""
+"""Load tokenizer and model for the local engine: dtype, device, chat template, EOS ids,
+and the checkpoint's sampling defaults."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tickertape.engine.config import DEMO, EngineConfig
-from tickertape.engine.forward import Arch, inspect_model
-from tickertape.engine.kvcache import KVCache
+from tickertape.engine.sampling import SamplingDefaults, defaults_from
+from tickertape.engine.support import (
+    check_config,
+    check_context,
+    check_device,
+    position_limit,
+    resolve,
+)
 
 DEMO_NAME = "tickertape-demo"
+
+# For base checkpoints without a chat template (docs/engine.md): plain "User:/Assistant:"
+# turns, the system prompt as a leading paragraph, BOS first when the tokenizer has one.
+FALLBACK_TEMPLATE = (
+    "{{ bos_token or '' }}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}User: {{ m['content'] }}\n"
+    "{% else %}Assistant: {{ m['content'] }}\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+FALLBACK_STOPS = ("\nUser:",)  # a base model goes on to write the next turn itself
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    model: nn.Module
+    model: Any  # a transformers *ForCausalLM, eval mode, on its device
     tokenizer: Any  # a transformers fast tokenizer
-    arch: Arch
     eos: frozenset[int]
-    context: int
-    dtype: torch.dtype
+    context: int  # before the KV pool is sized (which may shrink it)
+    defaults: SamplingDefaults
+    stops: tuple[str, ...]  # stop strings every reply gets (the fallback template's)
 
 
 def display_name(model: str) -> str:
@@ -33,14 +51,10 @@ def display_name(model: str) -> str:
     return model.rstrip("/").rsplit("/", 1)[-1] or model
 
 
-def resolve(model: str) -> str:
-    if model != DEMO:
-        return model
-    from tickertape.engine.demo import DEMO_MODEL_DIR
-
-    if not (Path(DEMO_MODEL_DIR) / "config.json").is_file():
-        raise FileNotFoundError(f"the demo model is not built yet: {DEMO_MODEL_DIR} is empty")
-    return str(DEMO_MODEL_DIR)
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
 
 
 def eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
@@ -58,34 +72,32 @@ def eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     return frozenset(ids)
 
 
-def context_for(config: EngineConfig, arch: Arch, dtype: torch.dtype) -> int:
-    context = config.max_context or min(arch.max_positions, config.context_cap)
-    if config.kv_cache_bytes is not None:
-        per_slot_token = KVCache.bytes_per_token(arch, dtype) * config.max_batch
-        context = min(context, config.kv_cache_bytes // per_slot_token - 1)  # - scratch
-    if context < 2:
-        raise ValueError(f"kv_cache_bytes={config.kv_cache_bytes} leaves no room for a context")
-    return context
-
-
 def load(config: EngineConfig) -> Loaded:
-    """Blocking (seconds): run it in a worker thread."""
+    """Blocking (seconds): run it in a worker thread. Refuses (UnsupportedModel) before
+    any weights load when the config tells."""
+    check_device(config.device)
     path = resolve(config.model)
-    dtype = getattr(torch, config.dtype)
+    hf_config = AutoConfig.from_pretrained(path)
+    check_config(hf_config)
+    check_context(hf_config, config.max_context)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{path}: the local engine needs a fast (tokenizers) tokenizer")
+    stops: tuple[str, ...] = ()
     if not tokenizer.chat_template:
-        raise ValueError(f"{path}: the tokenizer has no chat template")
+        tokenizer.chat_template = FALLBACK_TEMPLATE
+        stops = FALLBACK_STOPS
+    dtype: Any = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
     model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    model.to(torch.device(config.device))
+    model.to(resolve_device(config.device))
     model.eval()
-    arch = inspect_model(model, config.max_context or config.context_cap)
+    limit = position_limit(hf_config)
+    context = config.max_context or min(limit or config.context_cap, config.context_cap)
     return Loaded(
         model=model,
         tokenizer=tokenizer,
-        arch=arch,
         eos=eos_ids(model, tokenizer),
-        context=context_for(config, arch, dtype),
-        dtype=dtype,
+        context=context,
+        defaults=defaults_from(getattr(model, "generation_config", None)),
+        stops=stops,
     )

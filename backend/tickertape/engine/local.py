@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from dataclasses import dataclass
 
 import torch
 
+from tickertape.engine.blocks import BlockPool
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.detokenize import Detokenizer
-from tickertape.engine.kvcache import KVCache
 from tickertape.engine.live import Live
 from tickertape.engine.loader import Loaded, display_name, load
 from tickertape.engine.loop import FaultHook, GenerationLoop
+from tickertape.engine.memory import pool_blocks
 from tickertape.engine.prompt import PromptBuilder
-from tickertape.engine.sampling import RowSampling, make_generator
+from tickertape.engine.runner import ModelRunner
+from tickertape.engine.sampling import row_sampling
 from tickertape.engine.scheduler import Scheduler
+from tickertape.engine.selfcheck import verify
 from tickertape.engine.types import (
     ChatMessage,
     EngineStats,
@@ -27,20 +32,22 @@ from tickertape.engine.types import (
     SamplingParams,
 )
 
-# Used for parameters a request leaves unset (None) until generation_config is honoured.
-DEFAULT_TEMPERATURE = 0.7
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    loaded: Loaded
+    runner: ModelRunner
+    pool: BlockPool
+    context: int
 
 
 class LocalEngine:
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self._sched = Scheduler(
-            max_batch=config.max_batch,
-            max_waiting=config.max_waiting,
-            prefill_chunk=config.prefill_chunk,
-            per_user=config.per_user_concurrency,
-        )
-        self._loaded: Loaded | None = None
+        self._ready: _Ready | None = None
+        self._sched: Scheduler | None = None
         self._builder: PromptBuilder | None = None
         self._gen: GenerationLoop | None = None
         self._sinks: dict[str, ReplySink] = {}
@@ -51,7 +58,7 @@ class LocalEngine:
 
     @property
     def context_length(self) -> int:
-        return self._loaded.context if self._loaded is not None else 0
+        return self._ready.context if self._ready is not None else 0
 
     @property
     def alive(self) -> bool:
@@ -59,36 +66,71 @@ class LocalEngine:
         return gen is not None and gen.thread.is_alive() and gen.error is None
 
     async def start(self) -> None:
-        if self._gen is not None:
+        if self._gen is not None or self._ready is not None:
             raise RuntimeError("LocalEngine.start() called twice")
         torch.set_num_threads(self.config.torch_threads)
-        loaded = await asyncio.to_thread(load, self.config)
-        cache = await asyncio.to_thread(
-            KVCache,
-            loaded.arch,
-            self.config.max_batch,
-            loaded.context,
-            loaded.dtype,
-            torch.device(self.config.device),
+        ready = await asyncio.to_thread(self._load)
+        config = self.config
+        self._ready = ready
+        self._sched = Scheduler(
+            pool=ready.pool,
+            max_batch=config.max_batch,
+            max_waiting=config.max_waiting,
+            prefill_chunk=config.prefill_chunk,
+            per_user=config.per_user_concurrency,
         )
-        self._loaded = loaded
-        self._builder = PromptBuilder(loaded.tokenizer, loaded.context, self.config.system_prompt)
+        self._builder = PromptBuilder(ready.loaded.tokenizer, ready.context, config.system_prompt)
         self._gen = GenerationLoop(
-            loaded.model,
-            cache,
+            ready.runner,
             self._sched,
             asyncio.get_running_loop(),
             self._dispatch,
-            self.config.torch_threads,
+            config.torch_threads,
+            ready.context,
         )
         self._gen.thread.start()
 
+    def _load(self) -> _Ready:
+        # Worker thread: load, probe the layers, size and allocate the pool, self-check.
+        config = self.config
+        loaded = load(config)
+        with torch.inference_mode():
+            runner = ModelRunner(loaded.model, config.block_size)
+            try:
+                blocks = pool_blocks(config, runner, loaded.context)
+                runner.allocate(blocks)
+                caching = config.prefix_caching and not runner.rope
+                if config.prefix_caching and runner.rope:
+                    log.info("prefix caching is off: the rotary table depends on the length")
+                pool = BlockPool(blocks, config.block_size, caching=caching)
+                context = min(loaded.context, blocks * config.block_size)
+                error = verify(runner, pool, context)
+            except BaseException:
+                runner.close()
+                raise
+        log.info(
+            "engine ready: %s, %s on %s, %d KV blocks of %d (%.1f MB), context %d, "
+            "self-check relative error %.1e",
+            self.model_name,
+            runner.dtype,
+            runner.device,
+            blocks,
+            config.block_size,
+            (runner.pool.nbytes if runner.pool else 0) / 1e6,
+            context,
+            error,
+        )
+        return _Ready(loaded, runner, pool, context)
+
     async def close(self) -> None:
-        self._sched.close()
+        if self._sched is not None:
+            self._sched.close()
         gen = self._gen
         if gen is not None:
             await asyncio.to_thread(gen.thread.join)
             await asyncio.sleep(0)  # run the thread's last hand-off (already scheduled)
+        if self._ready is not None:
+            self._ready.runner.close()
 
     async def prepare(self, messages: list[ChatMessage], params: SamplingParams) -> Prompt:
         if self._builder is None:
@@ -96,7 +138,7 @@ class LocalEngine:
         return await asyncio.to_thread(self._builder.build, messages, params)
 
     def check_capacity(self) -> None:
-        if not self.alive:
+        if not self.alive or self._sched is None:
             raise EngineUnavailable("the generation loop is not running")
         self._sched.check_capacity()
 
@@ -108,48 +150,44 @@ class LocalEngine:
         params: SamplingParams,
         sink: ReplySink,
     ) -> None:
-        loaded, gen = self._loaded, self._gen
-        if loaded is None or gen is None or not self.alive:
+        ready, gen, sched = self._ready, self._gen, self._sched
+        if ready is None or gen is None or sched is None or not self.alive:
             raise EngineUnavailable("the generation loop is not running")
         if prompt.token_ids is None:
             raise ValueError("LocalEngine needs a prompt prepared by LocalEngine.prepare()")
-        if not 0 < len(prompt.token_ids) < loaded.context:
-            raise PromptTooLong(f"the prompt does not fit the context ({loaded.context} tokens)")
+        if not 0 < len(prompt.token_ids) < ready.context:
+            raise PromptTooLong(f"the prompt does not fit the context ({ready.context} tokens)")
         if params.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
-        temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
-        greedy = temperature <= 0
+        loaded = ready.loaded
         live = Live(
             reply_id=reply_id,
             prompt=prompt.token_ids,
             max_new=min(params.max_tokens, self.config.max_new_tokens_limit),
-            sampling=RowSampling(
-                temperature=max(temperature, 0.0),
-                top_p=1.0 if params.top_p is None else params.top_p,
-                top_k=params.top_k or 0,
-                generator=None if greedy else make_generator(params.seed),
-            ),
-            detok=Detokenizer(loaded.tokenizer.backend_tokenizer, params.stop),
+            sampling=row_sampling(params, loaded.defaults, prompt.token_ids),
+            detok=Detokenizer(loaded.tokenizer.backend_tokenizer, (*params.stop, *loaded.stops)),
             eos=frozenset() if params.ignore_eos else loaded.eos,
             submitted_at=time.monotonic(),
         )
         # Registered before the scheduler can admit it: the thread looks it up then.
         gen.add_pending(live)
         try:
-            self._sched.add(reply_id, user_id, len(prompt.token_ids))
+            sched.add(reply_id, user_id, prompt.token_ids)
         except BaseException:
             gen.drop_pending(reply_id)
             raise
         self._sinks[reply_id] = sink
 
     def stop(self, reply_id: str) -> None:
-        self._sched.cancel(reply_id)
+        if self._sched is not None:
+            self._sched.cancel(reply_id)
 
     def stats(self) -> EngineStats:
-        waiting, running = self._sched.counts()
-        gen = self._gen
-        if gen is None:
+        gen, sched, ready = self._gen, self._sched, self._ready
+        if gen is None or sched is None or ready is None:
             return EngineStats(max_batch=self.config.max_batch, alive=False, error="not started")
+        waiting, running = sched.counts()
+        pool = ready.runner.pool
         return EngineStats(
             waiting=waiting,
             running=running,
@@ -161,9 +199,10 @@ class LocalEngine:
             alive=self.alive,
             error=gen.error,
             extra={
-                "kv_cache_bytes": float(gen.cache.nbytes),
+                "kv_cache_bytes": float(pool.nbytes if pool is not None else 0),
                 "context_length": float(self.context_length),
-                "retry_after_ms": float(self._sched.retry_after_ms()),
+                "retry_after_ms": float(sched.retry_after_ms()),
+                **sched.pool_stats(),
             },
         )
 

@@ -1,8 +1,9 @@
-"""The generation thread: owns the model and the KV cache, runs one step at a time.
+"""The generation thread: owns the model and the KV pool, runs one step at a time.
 
-Per step: plan (admit, prefill chunks, decode rows) -> prefill forward -> one batched
-decode forward -> one sampling pass -> detokenize -> release finished slots -> exactly one
-`call_soon_threadsafe` hand-off of plain `ReplyUpdate`s to the event loop.
+Per step: plan (admit, preempt, chunks and rows) -> ONE forward of every scheduled token
+of every reply -> one sampling pass -> detokenize -> `finish_step` (tokens appended,
+full blocks cached, finished replies released) -> exactly one `call_soon_threadsafe`
+hand-off of plain `ReplyUpdate`s to the event loop.
 """
 
 from __future__ import annotations
@@ -14,40 +15,38 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import Tensor, nn
 
-from tickertape.engine.batch import decode_inputs, prefill_inputs
-from tickertape.engine.forward import forward
-from tickertape.engine.kvcache import KVCache
 from tickertape.engine.live import Live, Outputs
+from tickertape.engine.plan import StepPlan, Work
+from tickertape.engine.runner import ModelRunner
 from tickertape.engine.sampling import sample
-from tickertape.engine.scheduler import Scheduler, StepPlan
+from tickertape.engine.scheduler import Scheduler
 from tickertape.engine.types import FinishReason, ReplyUpdate
 
 log = logging.getLogger(__name__)
 
 # Test hook: called with a phase ("step", "prefill", "decode", "token") and the reply ids
-# involved; raising from it simulates a failure there ("step" is outside any recovery).
+# involved; raising from it simulates a failure there ("step" is outside any recovery,
+# "prefill"/"decode" fail those replies' part of the batch before the forward).
 FaultHook = Callable[[str, tuple[str, ...]], None]
 Failed = dict[str, BaseException]  # reply id -> what ended it this step
-Rows = list[Tensor]  # logits rows [V] to sample, parallel to a list of Live
 
 
 class GenerationLoop:
     def __init__(
         self,
-        model: nn.Module,
-        cache: KVCache,
+        runner: ModelRunner,
         scheduler: Scheduler,
         aloop: asyncio.AbstractEventLoop,
         dispatch: Callable[[list[tuple[str, ReplyUpdate]]], None],
         threads: int,
+        context: int,
     ) -> None:
-        self.model, self.cache, self.sched = model, cache, scheduler
+        self.runner, self.sched, self.context = runner, scheduler, context
         self._aloop, self._dispatch, self._threads = aloop, dispatch, threads
-        self._pending: dict[str, Live] = {}  # submitted, not admitted yet
+        self._pending: dict[str, Live] = {}  # submitted, never admitted yet
         self._pending_lock = threading.Lock()
-        self._running: dict[str, Live] = {}  # generation thread only
+        self._lives: dict[str, Live] = {}  # admitted (running or preempted): thread only
         self.fault_hook: FaultHook | None = None
         self.error: str | None = None
         self.steps = self.prefill_tokens = self.decode_tokens = 0
@@ -67,7 +66,7 @@ class GenerationLoop:
             return self._pending.pop(reply_id)
 
     def _pop_live(self, reply_id: str) -> Live:
-        live = self._running.pop(reply_id, None)
+        live = self._lives.pop(reply_id, None)
         return live if live is not None else self._take_pending(reply_id)
 
     def _hook(self, phase: str, ids: tuple[str, ...]) -> None:
@@ -95,9 +94,9 @@ class GenerationLoop:
         # so the snapshot below sees it; later submits are refused.
         self.sched.close()
         with self._pending_lock:
-            lives = [*self._running.values(), *self._pending.values()]
+            lives = [*self._lives.values(), *self._pending.values()]
             self._pending.clear()
-        self._running.clear()
+        self._lives.clear()
         for live in lives:
             outs.finish(live, FinishReason.ERROR, self.error)
         self._aloop.call_soon_threadsafe(self._dispatch, outs.items())
@@ -110,106 +109,69 @@ class GenerationLoop:
         if plan.closing:
             self._aloop.call_soon_threadsafe(self._dispatch, outs.items())
             return False
-        for move in plan.moves:
-            self.cache.move(move.src, move.dst, self._running[move.reply_id].cached)
         now = time.monotonic()
         for rid in plan.admitted:
-            live = self._take_pending(rid)
-            live.admitted_at = now
-            self._running[rid] = live
+            if rid not in self._lives:
+                live = self._lives[rid] = self._take_pending(rid)
+                live.admitted_at = now
         for rid, position in plan.queued:
             outs.queued(rid, position)
         failed: Failed = {}
-        sampled: list[Live] = []
-        logits: list[Tensor] = []
-        if plan.prefill:
-            self._prefill(plan, failed, sampled, logits)
-        if plan.decode:
-            self._decode(plan, failed, sampled, logits)
-        if sampled:
-            self._sample(sampled, logits, failed, outs)
+        work = self._injected_failures(plan.work, failed)
+        sampled: dict[str, int] = {}
+        if work:
+            self._forward(work, failed, sampled, outs)
         for rid, exc in failed.items():
-            outs.finish(self._running[rid], FinishReason.ERROR, f"{type(exc).__name__}: {exc}")
-        stopped, moves = self.sched.take_stopped()  # stop requests that came during the step
-        for move in moves:
-            self.cache.move(move.src, move.dst, self._running[move.reply_id].cached)
-        for rid in stopped:  # already released by take_stopped
+            outs.finish(self._lives[rid], FinishReason.ERROR, f"{type(exc).__name__}: {exc}")
+        ended = [rid for rid in outs.finished() if rid in self._lives]
+        for rid in self.sched.finish_step(sampled, ended):  # stop requests during the step
             outs.finish(self._pop_live(rid), FinishReason.STOPPED)
-        for rid in outs.finished():
-            if rid in self._running:
-                del self._running[rid]
-                freed = self.sched.release(rid)
-                if freed is not None:
-                    self.cache.move(freed.src, freed.dst, self._running[freed.reply_id].cached)
+        for rid in ended:
+            del self._lives[rid]
         self.steps += 1
         self.last_step_ms = (time.perf_counter() - started) * 1000.0
-        self.sched.record_step(self.last_step_ms / 1000.0)
         self._aloop.call_soon_threadsafe(self._dispatch, outs.items())
         return True
 
-    def _prefill(
-        self,
-        plan: StepPlan,
-        failed: dict[str, BaseException],
-        sampled: list[Live],
-        logits: list[Tensor],
-    ) -> None:
-        ids = tuple(c.reply_id for c in plan.prefill)
-        try:
-            self._hook("prefill", ids)
-            rows = [
-                (c.slot, self._running[c.reply_id].prompt[c.start : c.end], c.start)
-                for c in plan.prefill
-            ]
-            out = forward(self.model, self.cache, prefill_inputs(rows, self.cache.scratch))
-        except Exception as exc:
-            log.exception("prefill failed for %s", ids)
-            failed.update(dict.fromkeys(ids, exc))
-            return
-        for i, chunk in enumerate(plan.prefill):
-            live = self._running[chunk.reply_id]
-            live.cached = chunk.end
-            self.prefill_tokens += chunk.end - chunk.start
-            if chunk.done:
-                sampled.append(live)
-                logits.append(out[i])
+    def _injected_failures(self, work: Sequence[Work], failed: Failed) -> list[Work]:
+        """Run the fault hook for the prompt chunks and the single-token rows; the replies
+        of a phase whose hook raises drop out of this step's batch and end with ERROR."""
+        if self.fault_hook is None:
+            return list(work)
+        for phase, part in (
+            ("prefill", [w for w in work if w.start < w.prompt_len]),
+            ("decode", [w for w in work if w.start >= w.prompt_len]),
+        ):
+            ids = tuple(w.reply_id for w in part)
+            if not ids:
+                continue
+            try:
+                self._hook(phase, ids)
+            except Exception as exc:
+                log.exception("%s failed for %s", phase, ids)
+                failed.update(dict.fromkeys(ids, exc))
+        return [w for w in work if w.reply_id not in failed]
 
-    def _decode(
-        self,
-        plan: StepPlan,
-        failed: dict[str, BaseException],
-        sampled: list[Live],
-        logits: list[Tensor],
+    def _forward(
+        self, work: list[Work], failed: Failed, sampled: dict[str, int], outs: Outputs
     ) -> None:
-        ids = tuple(rid for _, rid in plan.decode)
-        rows = max(slot for slot, _ in plan.decode) + 1
-        # Rows that are not decoding (still prefilling) ride along as dummies writing at
-        # their next prefill column, which that prefill overwrites: cheaper than a gather.
-        lives = [self._running[rid] for rid in plan.occupants[:rows]]
         try:
-            self._hook("decode", ids)
-            inputs = decode_inputs([lv.last_token for lv in lives], [lv.cached for lv in lives])
-            out = forward(self.model, self.cache, inputs)
+            logits, ids = self.runner.forward(work)
         except Exception as exc:
-            log.exception("decode failed for %s", ids)
-            failed.update(dict.fromkeys(ids, exc))
+            everyone = tuple(w.reply_id for w in work)
+            log.exception("forward failed for %s", everyone)
+            failed.update(dict.fromkeys(everyone, exc))
             return
-        for slot, rid in plan.decode:
-            live = self._running[rid]
-            live.cached += 1
-            sampled.append(live)
-            logits.append(out[slot])
-        self.decode_tokens += len(plan.decode)
-
-    def _sample(
-        self,
-        lives: Sequence[Live],
-        logits: list[Tensor],
-        failed: dict[str, BaseException],
-        outs: Outputs,
-    ) -> None:
+        for w in work:
+            if w.start < w.prompt_len:
+                self.prefill_tokens += len(w.tokens)
+            else:
+                self.decode_tokens += len(w.tokens)
+        if not ids:
+            return
+        lives = [self._lives[rid] for rid in ids]
         try:
-            tokens = sample(torch.stack(logits), [lv.sampling for lv in lives])
+            tokens = sample(logits, [lv.sampling for lv in lives])
         except Exception as exc:
             log.exception("sampling failed")
             failed.update({lv.reply_id: exc for lv in lives})
@@ -217,7 +179,8 @@ class GenerationLoop:
         for live, token in zip(lives, tokens, strict=True):
             try:
                 self._hook("token", (live.reply_id,))
-                live.accept(token, self.cache.context, outs)
+                live.accept(token, self.context, outs)
+                sampled[live.reply_id] = token
             except Exception as exc:
                 log.exception("token handling failed for %s", live.reply_id)
                 failed[live.reply_id] = exc

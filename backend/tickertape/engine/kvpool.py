@@ -1,0 +1,70 @@
+"""The paged KV cache tensors: per layer, keys and values as `[KV, blocks, B, D]`.
+
+Head-major blocks: a row's context is one `index_select` of whole blocks per head (each a
+contiguous `B * D` run), and the result viewed `[KV, rows, L, D]` and permuted gives
+attention `[rows, KV, L, D]` with every `[L, D]` matrix contiguous (what the attention
+kernels read fastest; measured 7-30% faster than `[blocks, B, KV, D]` plus a transpose,
+the gain growing with the context). A step's new keys/values arrive as `[KV, T, D]`,
+the model's own layout, and go in with one `index_copy_` per layer, no transpose.
+The pool is zero-filled: padding blocks and the unwritten tail of a block are finite, so
+masked positions never turn an attention output into NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class LayerShape:
+    kv_heads: int
+    head_dim: int
+
+
+def bytes_per_block(shapes: Sequence[LayerShape], block_size: int, dtype: torch.dtype) -> int:
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return sum(2 * block_size * s.kv_heads * s.head_dim * itemsize for s in shapes)
+
+
+class KVPool:
+    def __init__(
+        self,
+        shapes: Sequence[LayerShape],
+        num_blocks: int,
+        block_size: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        self.block_size = block_size
+        self.num_blocks = num_blocks
+        self.keys: list[Tensor] = []
+        self.values: list[Tensor] = []
+        for s in shapes:
+            shape = (s.kv_heads, num_blocks, block_size, s.head_dim)
+            self.keys.append(torch.zeros(shape, dtype=dtype, device=device))
+            self.values.append(torch.zeros(shape, dtype=dtype, device=device))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
+
+    def write(self, layer: int, slots: Tensor, key: Tensor, value: Tensor) -> None:
+        """key/value [KV, T, D] (the model's layout) into slots [T]."""
+        for pool, new in ((self.keys[layer], key), (self.values[layer], value)):
+            kv, n, b, d = pool.shape
+            pool.view(kv, n * b, d).index_copy_(1, slots, new)
+
+    def gather(self, layer: int, tables: Tensor) -> tuple[Tensor, Tensor]:
+        """tables [R, nb] -> keys, values [R, KV, nb*B, D] (copies of whole blocks)."""
+        rows, width = tables.shape
+        flat = tables.reshape(-1)
+        out: list[Tensor] = []
+        for pool in (self.keys[layer], self.values[layer]):
+            kv, n, b, d = pool.shape
+            picked = pool.view(kv, n, b * d).index_select(1, flat)  # [KV, R*nb, B*D]
+            out.append(picked.view(kv, rows, width * b, d).transpose(0, 1))
+        return out[0], out[1]
