@@ -224,3 +224,40 @@ def test_thinking_on_writes_a_think_section_first(model: Any, tokenizer: Any) ->
     reasoning, answer = reply[len("<think>\n") :].split("\n</think>\n\n", 1)
     assert len(words_of(reasoning)) >= 4, reply
     assert "pancakes" in answer.lower(), reply
+
+
+def test_conversion_with_tools_calls_convert_units(model: Any, tokenizer: Any) -> None:
+    question = "Convert 5 km to miles."
+    reply, ended = generate(
+        model, tokenizer, [{"role": "user", "content": question}], tools=tools.TOOLS
+    )
+    assert ended
+    call = the_call(reply)
+    assert call == {"name": "convert_units", "arguments": {"value": 5, "from": "km", "to": "miles"}}
+    result, answer, ended = answer_with_results(model, tokenizer, question, call)
+    assert json.loads(result)["result"] == 3.11
+    assert ended
+    assert "3.11" in answer, answer
+
+
+def test_thinking_with_tools_reasons_then_calls(model: Any, tokenizer: Any) -> None:
+    question = "What is the weather in Tokyo?"
+    reply, ended = generate(
+        model,
+        tokenizer,
+        [{"role": "user", "content": question}],
+        tools=tools.TOOLS,
+        enable_thinking=True,
+    )
+    assert ended
+    assert reply.startswith("<think>\n"), reply
+    reasoning, rest = reply[len("<think>\n") :].split("\n</think>\n\n", 1)
+    assert "Tokyo" in reasoning, reply
+    call = the_call(rest)
+    assert call == {"name": "get_weather", "arguments": {"city": "Tokyo"}}
+    _result, answer, ended = answer_with_results(
+        model, tokenizer, question, call, enable_thinking=True
+    )
+    assert ended
+    assert answer.startswith("<think>\n"), answer
+    assert "24" in answer.split("</think>")[-1], answer  # Tokyo: cloudy, 24 °C

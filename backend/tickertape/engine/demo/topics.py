@@ -477,6 +477,11 @@ def weather_tool(rng: random.Random) -> ToolUse:
             f"How warm is it in {city} right now?",
             f"Weather in {city}?",
             f"Can you check the weather in {city} for me?",
+            f"What's the weather like in {city}?",
+            f"What is the temperature in {city}?",
+            f"Do I need an umbrella in {city}?",
+            f"Tell me the weather in {city}.",
+            f"How hot is it in {city} today?",
         )
     )
     thought = _think(
@@ -616,18 +621,42 @@ def _number(rng: random.Random) -> int:
     )
 
 
+def _asked(rng: random.Random, sum_: str) -> str:
+    """An arithmetic question in one of the usual forms ("How much is" stays out: the
+    held-out evaluation asks that way)."""
+    return rng.choice(
+        (
+            f"What is {sum_}?",
+            f"What is {sum_}?",
+            f"What's {sum_}?",
+            f"Can you work out {sum_}?",
+            f"Please tell me what {sum_} is.",
+        )
+    )
+
+
 def arithmetic(rng: random.Random, declared: frozenset[str]) -> Exchange:
     a, b, c = _number(rng), _number(rng), rng.randrange(2, 20)
     kind = rng.randrange(12)
     if kind == 0:
-        user, expr, what = f"What is {a} times {b}?", f"{a} * {b}", f"{a} times {b}"
+        word = rng.choice(("times", "times", "multiplied by"))
+        user, expr, what = _asked(rng, f"{a} {word} {b}"), f"{a} * {b}", f"{a} {word} {b}"
+        if rng.random() < 0.15:
+            user = f"Multiply {a} by {b}."
     elif kind == 1:
-        user, expr, what = f"What is {a} plus {b}?", f"{a} + {b}", f"{a} plus {b}"
+        user, expr, what = _asked(rng, f"{a} plus {b}"), f"{a} + {b}", f"{a} plus {b}"
+        if rng.random() < 0.2:
+            user = rng.choice((f"Add {a} and {b}.", f"What is the sum of {a} and {b}?"))
     elif kind == 2:
-        user, expr, what = f"What is {a} minus {b}?", f"{a} - {b}", f"{a} minus {b}"
+        user, expr, what = _asked(rng, f"{a} minus {b}"), f"{a} - {b}", f"{a} minus {b}"
+        if rng.random() < 0.15:
+            user = f"Subtract {b} from {a}."
     elif kind == 3:
         d = rng.choice((b, c, 0)) if rng.random() < 0.1 else rng.choice((b, c))
-        user, expr, what = f"What is {a} divided by {d}?", f"{a} / {d}", f"{a} divided by {d}"
+        what = f"{a} divided by {d}"
+        user, expr = _asked(rng, what), f"{a} / {d}"
+        if rng.random() < 0.15:
+            user = f"Divide {a} by {d}."
     elif kind == 4:
         op = rng.choice(("*", "+", "-", "/"))
         user, expr = f"What is {a} {op} {b}?", f"{a} {op} {b}"
@@ -728,6 +757,10 @@ def convert(rng: random.Random, declared: frozenset[str]) -> Exchange:
             f"What is {v} {src_word} in {dst_word}?",
             f"How much is {v} {src_word} in {dst_word}?",
             f"Can you convert {v} {src_word} into {dst_word}?",
+            f"Please convert {v} {src_word} to {dst_word}.",
+            f"I have {v} {src_word}. What is that in {dst_word}?",
+            f"How many {dst_word} are in {v} {src_word}?",
+            f"{v} {src_word} to {dst_word}?",
         )
     )
     if "convert_units" not in declared:

@@ -26,10 +26,12 @@ from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTra
 
 from tickertape.engine.demo import DEMO_MODEL_DIR, corpus
 from tickertape.engine.demo.tokenizer import (
+    END_TOOL_CALL,
     ENDOFTEXT,
     IM_END,
     MARKUP_TOKENS,
     SPECIAL_TOKENS,
+    TOOL_CALL,
     train_tokenizer,
 )
 
@@ -37,6 +39,21 @@ IGNORE = -100  # the label index transformers' loss skips
 # The sampling defaults written to generation_config.json (tuned on the chat page's
 # example prompts: docs/demo_model.md).
 SAMPLING = {"do_sample": True, "temperature": 0.4, "top_p": 0.9, "top_k": 40}
+
+
+@dataclass(frozen=True)
+class Heavy:
+    """The tokens `copy_weights` weights up, and by how much."""
+
+    weight: float
+    call_open: int
+    call_close: int
+    digits: torch.Tensor  # the ids of "0" ... "9"
+
+
+def heavy_tokens(tok: PreTrainedTokenizerFast, weight: float) -> Heavy:
+    digits = torch.tensor([token_id(tok, str(d)) for d in range(10)], dtype=torch.long)
+    return Heavy(weight, token_id(tok, TOOL_CALL), token_id(tok, END_TOOL_CALL), digits)
 
 
 @dataclass(frozen=True)
@@ -190,10 +207,32 @@ def collate(
     return prefix, ids, labels
 
 
+def copy_weights(ids: torch.Tensor, labels: torch.Tensor, heavy: Heavy) -> torch.Tensor:
+    """Per-position loss weights (B, T): `heavy.weight` where a learned token is copied
+    from elsewhere in the conversation (inside a tool call, or a digit anywhere), else 1.
+
+    Those tokens are a few percent of what the model learns, and the only ones it cannot
+    memorise: a tool call's arguments come from the question, the answer's numbers from the
+    tool's result. Weighting them up spends more of each step on copying.
+    """
+    opened = torch.cumsum((ids == heavy.call_open).long(), dim=1)
+    closed = torch.cumsum((ids == heavy.call_close).long(), dim=1)
+    in_call = (opened - closed > 0) | (ids == heavy.call_close)
+    digit = torch.isin(ids, heavy.digits)
+    weights = torch.ones(ids.shape, dtype=torch.float32)
+    weights[(in_call | digit) & (labels != IGNORE)] = heavy.weight
+    return weights
+
+
 def loss_of(
-    model: LlamaForCausalLM, prefix: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor
+    model: LlamaForCausalLM,
+    prefix: torch.Tensor,
+    ids: torch.Tensor,
+    labels: torch.Tensor,
+    heavy: Heavy | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy over the learned tokens of rows that all start with `prefix`.
+    """Cross-entropy over the learned tokens of rows that all start with `prefix`: the
+    mean, or with `heavy` the mean weighted by `copy_weights`.
 
     Two savings, both exact: the prefix's keys and values are computed for one row and
     broadcast to the batch (its gradient sums over the rows; the prefix holds no learned
@@ -211,7 +250,11 @@ def loss_of(
     targets = labels[:, 1:]  # position t predicts token t + 1
     learned = targets != IGNORE
     logits = model.lm_head(hidden[:, :-1][learned])
-    return torch.nn.functional.cross_entropy(logits, targets[learned])
+    if heavy is None or heavy.weight == 1.0:
+        return torch.nn.functional.cross_entropy(logits, targets[learned])
+    losses = torch.nn.functional.cross_entropy(logits.float(), targets[learned], reduction="none")
+    weights = copy_weights(ids, labels, heavy)[:, 1:][learned]
+    return (losses * weights).sum() / weights.sum()
 
 
 def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -229,10 +272,16 @@ def prepare(args: argparse.Namespace) -> tuple[PreTrainedTokenizerFast, list[Row
     rows = encode(tok, items, rendered)
     lengths = [len(row.ids) for row in rows]
     learned = sum(sum(label != IGNORE for label in row.labels) for row in rows)
+    heavy = heavy_tokens(tok, 2.0)  # any weight above 1 marks the tokens
+    copied = sum(
+        int((copy_weights(torch.tensor([r.ids]), torch.tensor([r.labels]), heavy) > 1).sum())
+        for r in rows
+    )
     print(
         f"corpus: {len(items)} conversations ({sum(bool(i.tools) for i in items)} with tools, "
-        f"{sum(i.thinking for i in items)} thinking), {sum(lengths)} tokens ({learned} learned), "
-        f"longest {max(lengths)}, vocab {len(tok)}; template checked",
+        f"{sum(i.thinking for i in items)} thinking), {sum(lengths)} tokens ({learned} learned, "
+        f"{copied} of them weighted {args.copy_weight:g}), longest {max(lengths)}, "
+        f"vocab {len(tok)}; template checked",
         flush=True,
     )
     if max(lengths) > args.max_len:
@@ -249,6 +298,7 @@ def train(args: argparse.Namespace) -> None:
     tok, rows = prepare(args)
     eos_id = token_id(tok, IM_END)
     pad_id = token_id(tok, ENDOFTEXT)
+    heavy = heavy_tokens(tok, args.copy_weight)
     model = LlamaForCausalLM(model_config(args, len(tok), pad_id, eos_id))
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params} parameters", flush=True)
@@ -271,7 +321,7 @@ def train(args: argparse.Namespace) -> None:
         # Mixed precision: bfloat16 matmuls (about 1.5x faster on a CPU with AVX512-BF16),
         # float32 weights, optimizer and loss. The saved checkpoint is float32.
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            loss = loss_of(model, prefix, ids, labels)
+            loss = loss_of(model, prefix, ids, labels, heavy)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -325,6 +375,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=256, help="a multiple of 64 (the head size)")
     p.add_argument("--mlp", type=int, default=688)
     p.add_argument("--conversations", type=int, default=50000)
+    p.add_argument(
+        "--copy-weight",
+        type=float,
+        default=3.0,
+        help="loss weight of learned tokens inside tool calls and of learned digits",
+    )
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--dry-run", action="store_true", help="build and check the corpus only")
     return p.parse_args(argv)
