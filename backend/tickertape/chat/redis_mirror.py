@@ -3,8 +3,9 @@
 For every reply it runs, the replica writes
 - at the start (awaited before the engine gets the reply, so that a resume on another
   replica right after `accepted` finds it): the meta hash `m:{id}` (owner, user,
-  conversation, stored) and the reply's id in the set `owned:{replica}` (what the janitor
-  ends as `interrupted` if this replica dies);
+  conversation, stored, on_disconnect), the reply's id in the set `owned:{replica}` (what
+  the janitor ends as `interrupted` if this replica dies) and in `cv:{conversation}` (what a
+  deletion of the conversation on another replica stops);
 - every `interval_ms` (a tick), for each reply with news, ONE stream entry on `r:{id}`:
   the frames sealed since the last entry `{s: first seq, f: [[kind, text], ...]}`, a queue
   position `{q}` while it waits, and finally the end `{e}`. All replies' entries of a tick
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 STREAMING_TTL_S = 600.0  # keys of a streaming reply, refreshed every EXPIRY_REFRESH_S
 EXPIRY_REFRESH_S = 10.0
+# `cv:{conversation}` (the reply streaming in it): refreshed with the others while the reply
+# streams, left to lapse after its end (a later turn of the conversation overwrites it).
+CONVERSATION_TTL_S = 60.0
 
 
 @dataclass
@@ -109,10 +113,18 @@ class ReplyMirror:
                 "user": reply.user_id,
                 "conv": reply.conversation_id or "",
                 "stored": "1" if m.stored else "0",
+                "od": reply.on_disconnect,
             },
         )
         pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
         pipe.sadd(self._keys.owned(self._replica), reply.reply_id)
+        if reply.conversation_id:
+            # Deleting the conversation on any replica finds the reply to stop here.
+            pipe.set(
+                self._keys.conversation(reply.conversation_id),
+                reply.reply_id,
+                px=int(CONVERSATION_TTL_S * 1000),
+            )
         m.expires_at = time.monotonic() + EXPIRY_REFRESH_S
 
     async def _run(self) -> None:
@@ -189,17 +201,30 @@ class ReplyMirror:
         elif now >= m.expires_at:
             pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
             pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
+            if reply.conversation_id:
+                key = self._keys.conversation(reply.conversation_id)
+                pipe.pexpire(key, int(CONVERSATION_TTL_S * 1000))
             m.expires_at = now + EXPIRY_REFRESH_S
         elif not fields and m.registered:
             return None
         return sealed, queued if "q" in fields else m.queued, ended, bool(fields)
 
+    @property
+    def pending(self) -> int:
+        """Replies whose end is not in their stream yet."""
+        return len(self._live)
+
     async def close(self) -> None:
-        """Write what is left (the ends of a graceful shutdown), then stop ticking."""
+        """Stop ticking, then write what is left (the ends of a graceful shutdown).
+
+        The ticker goes first: while one of its flushes is in flight, `flush()` returns at
+        once, so three flushes could all be no-ops and the ends never written (readers on
+        other replicas would then wait for the reaper).
+        """
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         for _ in range(3):
             if not self._live:
                 break
             await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
