@@ -1,6 +1,6 @@
 """The error paths of following another replica's reply, and of the janitor, against a real
 redis-server: a stream that vanished, a gap, Redis gone mid-XREAD (the store then says when
-the reply ends), and a sweep racing a replica that lives on."""
+the reply ends), a sweep racing a replica that lives on, keys Redis lost under a live owner."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.support.redis_server import RedisServer, running_redis
+from tickertape.chat import redis_mirror
 from tickertape.chat.log_reader import LogCursor, LogItem, Snapshot
+from tickertape.chat.redis_mirror import ReplyMirror
 from tickertape.chat.redis_reaper import Reaper
 from tickertape.chat.remote_log import RemoteLogs, RemoteReplyLog
-from tickertape.chat.reply_log import LogFrame, ReplyEnd
+from tickertape.chat.reply_log import LogFrame, ReplyEnd, ReplyLog
 from tickertape.redis_client import Keys, RedisHealth, connect
 from tickertape.store.types import MessageRecord, MessageStatus
 
@@ -224,3 +226,36 @@ async def test_the_janitor_keeps_what_a_living_replica_adds_meanwhile(setup: Set
     assert store.interrupted == ["old", "new"]
     assert not await client.exists(keys.owned("x"))
     assert await client.smembers(keys.replicas) == {"me"}
+
+
+async def test_an_owner_writes_again_what_redis_lost(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis loses a live reply's keys (a restart without persistence, an eviction): the
+    owner notices at its next expiry refresh and writes them again, the stream from seq 1,
+    so that a resume on another replica reads every frame (not a gap, not the store)."""
+    monkeypatch.setattr(redis_mirror, "EXPIRY_REFRESH_S", 0.0)  # a refresh at every tick
+    keys, client = setup.keys, setup.client
+    mirror = ReplyMirror(client, keys, OWNER, interval_ms=10_000, retention_s=60, max_entries=100)
+    await client.set(keys.heartbeat(OWNER), "1", px=60_000)
+    reply = ReplyLog("r5", "u", "c5", "continue")
+    await mirror.register(reply, stored=True)
+    reply.append("one")
+    await mirror.flush()
+    await client.delete(keys.stream("r5"), keys.meta("r5"), keys.conversation("c5"))
+    reply.append(" two")
+    await mirror.flush()  # finds the keys gone
+    reply.append(" three")
+    await mirror.flush()  # writes them again
+    entries = await client.xrange(keys.stream("r5"))
+    assert [e["s"] for _, e in entries] == ["1"]
+    assert await client.hget(keys.meta("r5"), "owner") == OWNER
+    assert await client.get(keys.conversation("c5")) == "r5"
+    remote = _remote(setup)
+    try:
+        log = await remote.open("u", "r5", 0)
+        assert log is not None
+        assert [f.text for f in log.frames] == ["one", " two", " three"]
+    finally:
+        await remote.close()
+        await mirror.close()

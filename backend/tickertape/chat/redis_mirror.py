@@ -8,7 +8,7 @@ For every reply it runs, the replica writes
   deletion of the conversation on another replica stops);
 - every `interval_ms` (a tick), for each reply with news, ONE stream entry on `r:{id}`:
   the frames sealed since the last entry `{s: first seq, f: [[kind, text], ...]}`, a queue
-  position `{q}` while it waits, and finally the end `{e}`. All replies' entries of a tick
+  position `{q}` while it waits (at most one a second), and finally the end `{e}`. All replies' entries of a tick
   go out in one pipelined round trip. `XADD ... MAXLEN ~ N` bounds a stream (N is above
   what a legitimate reply writes: one entry holds at least one frame, a frame at least one
   token). Keys expire `resume_retention_s` after the end (while streaming, they are
@@ -45,6 +45,10 @@ EXPIRY_REFRESH_S = 10.0
 # `cv:{conversation}` (the reply streaming in it): refreshed with the others while the reply
 # streams, left to lapse after its end (a later turn of the conversation overwrites it).
 CONVERSATION_TTL_S = 60.0
+# A waiting reply's queue position moves at every step of a busy engine; followers on other
+# replicas see it at most this stale (the first position at once). Written at every tick, the
+# positions of hundreds of waiting replies were most of the mirror's commands.
+QUEUE_EVERY_S = 1.0
 
 
 @dataclass
@@ -54,7 +58,9 @@ class _Mirrored:
     registered: bool = False
     mirrored: int = 0  # the last seq written to the stream
     queued: int | None = None  # the last queue position written
+    queued_at: float = 0.0  # when (monotonic)
     expires_at: float = field(default_factory=time.monotonic)
+    rewrite: bool = False  # Redis lost the reply's keys: write its stream again from seq 1
 
 
 @dataclass
@@ -144,7 +150,7 @@ class ReplyMirror:
 
     async def _flush(self) -> None:
         pipe = self._client.pipeline(transaction=False)
-        done: list[tuple[_Mirrored, int, int | None, bool, bool]] = []
+        done: list[tuple[_Mirrored, int, int | None, bool, bool, int | None]] = []
         now = time.monotonic()
         for m in list(self._live.values()):
             planned = self._plan(pipe, m, now)
@@ -153,28 +159,66 @@ class ReplyMirror:
         if not done:
             return
         try:
-            await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
+            results = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
         except Exception as exc:
             self.stats.failures += 1
             if self.stats.failures == 1 or self.stats.failures % 100 == 0:
                 log.warning("redis: mirror write failed (%d so far): %s", self.stats.failures, exc)
             return
-        for m, mirrored, queued, ended, entry in done:
-            m.registered = True
+        for m, mirrored, queued, ended, entry, check in done:
+            m.registered, m.rewrite = True, False
+            if queued != m.queued:
+                m.queued_at = now
             self.stats.entries += entry
             self.stats.frames += mirrored - m.mirrored
+            had_stream = m.mirrored > 0 or m.queued is not None
             m.mirrored, m.queued = mirrored, queued
             if ended:
                 self._live.pop(m.log.reply_id, None)
+            elif check is not None and (
+                not results[check + 1] or (had_stream and not results[check])
+            ):
+                # Redis lost the reply's keys (evicted, a restart without persistence):
+                # register it again and write its whole stream anew at the next tick, so that
+                # resumes elsewhere find it and read it from seq 1 without a gap.
+                log.warning(
+                    "redis: the keys of reply %s were lost; writing them again", m.log.reply_id
+                )
+                m.registered, m.rewrite = False, True
+                m.mirrored, m.queued = 0, None
 
     def _plan(
         self, pipe: Pipeline, m: _Mirrored, now: float
-    ) -> tuple[int, int | None, bool, bool] | None:
+    ) -> tuple[int, int | None, bool, bool, int | None] | None:
         """Queue this reply's writes; (mirrored seq, queue position, ended, an entry
-        written) if any."""
+        written, where the answers of the expiry refreshes are) if any."""
         reply = m.log
+        if (
+            m.registered
+            and reply.end is None
+            and now < m.expires_at
+            and not reply.has_tail
+            and reply.sealed_seq == m.mirrored
+            and not _queue_due(m, now)
+        ):
+            return None  # nothing new: most replies at most ticks (waiting ones above all)
+        stream = self._keys.stream(reply.reply_id)
+        meta = self._keys.meta(reply.reply_id)
+        check = None
         if not m.registered:
             self._register(pipe, m)
+        elif reply.end is None and now >= m.expires_at:
+            # Before this tick's entry: the answers (0: no such key) tell whether Redis
+            # still has the keys.
+            check = len(pipe.command_stack)
+            pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
+            pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
+            if reply.conversation_id:
+                key = self._keys.conversation(reply.conversation_id)
+                pipe.pexpire(key, int(CONVERSATION_TTL_S * 1000))
+            m.expires_at = now + EXPIRY_REFRESH_S
+        if m.rewrite:
+            pipe.delete(stream)
         if reply.end is None and reply.has_tail:
             reply.seal()
         sealed = reply.sealed_seq
@@ -184,30 +228,21 @@ class ReplyMirror:
             fields["s"] = str(m.mirrored + 1)
             fields["f"] = json.dumps([[f.kind, f.text] for f in frames], separators=(",", ":"))
         queued = reply.queue_position
-        if queued is not None and queued != m.queued and sealed == 0 and reply.end is None:
+        if queued is not None and _queue_due(m, now):
             fields["q"] = str(queued)
         ended = reply.end is not None
         if ended:
             assert reply.end is not None
             fields["e"] = encode_end(reply.end)
-        stream = self._keys.stream(reply.reply_id)
         if fields:
             pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
-        meta = self._keys.meta(reply.reply_id)
         if ended:
             pipe.pexpire(stream, self._retention_ms)
             pipe.pexpire(meta, self._retention_ms)
             pipe.srem(self._keys.owned(self._replica), reply.reply_id)
-        elif now >= m.expires_at:
-            pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
-            pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
-            if reply.conversation_id:
-                key = self._keys.conversation(reply.conversation_id)
-                pipe.pexpire(key, int(CONVERSATION_TTL_S * 1000))
-            m.expires_at = now + EXPIRY_REFRESH_S
-        elif not fields and m.registered:
+        elif not fields and m.registered and check is None:
             return None
-        return sealed, queued if "q" in fields else m.queued, ended, bool(fields)
+        return sealed, queued if "q" in fields else m.queued, ended, bool(fields), check
 
     @property
     def pending(self) -> int:
@@ -228,3 +263,16 @@ class ReplyMirror:
             if not self._live:
                 break
             await self.flush()
+
+
+def _queue_due(m: _Mirrored, now: float) -> bool:
+    """A waiting reply's new queue position is to be written now."""
+    reply = m.log
+    queued = reply.queue_position
+    return (
+        queued is not None
+        and queued != m.queued
+        and reply.sealed_seq == 0
+        and reply.end is None
+        and (m.queued is None or now - m.queued_at >= QUEUE_EVERY_S)
+    )
