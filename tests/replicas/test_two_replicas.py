@@ -8,6 +8,7 @@ import os
 import random
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -230,7 +231,7 @@ async def test_a_replica_killed_mid_reply_ends_it_interrupted_elsewhere(
         assert frames[-1]["finish_reason"] == "interrupted"
 
 
-async def _stored(base_url: str, token: str, conversation_id: str, reply_id: str) -> dict:  # type: ignore[type-arg]
+async def _stored(base_url: str, token: str, conversation_id: str, reply_id: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as http:
         convo = (await http.get(f"/api/conversations/{conversation_id}")).json()

@@ -8,11 +8,13 @@ For every reply it runs, the replica writes
   deletion of the conversation on another replica stops);
 - every `interval_ms` (a tick), for each reply with news, ONE stream entry on `r:{id}`:
   the frames sealed since the last entry `{s: first seq, f: [[kind, text], ...]}`, a queue
-  position `{q}` while it waits (at most one a second), and finally the end `{e}`. All replies' entries of a tick
-  go out in one pipelined round trip. `XADD ... MAXLEN ~ N` bounds a stream (N is above
-  what a legitimate reply writes: one entry holds at least one frame, a frame at least one
-  token). Keys expire `resume_retention_s` after the end (while streaming, they are
-  refreshed every 10 s).
+  position `{q}` while it waits (at most one a second), and finally the end `{e}`. All
+  replies' entries of a tick go out in one pipelined round trip. `XADD ... MAXLEN ~ N`
+  bounds a stream (N is above what a legitimate reply writes: one entry holds at least one
+  frame, a frame at least one token). Keys expire `resume_retention_s` after the end (while
+  streaming, they are refreshed every 10 s; a refresh that finds them gone, as after a
+  Redis restart without persistence, has the reply registered and its stream written
+  again from seq 1).
 
 Seq: the local log is the one authority. The tick seals the log's open tail (as a reader
 asking for the next frame would) and publishes frames `mirrored+1 .. sealed` in order; a

@@ -90,7 +90,10 @@ class ReaderWatch:
             del self._watched[reply_id]
             if reply_log.end is None and reply_log.listener_count == 0:
                 log.info("reply %s: its last reader on any replica left; stopping it", reply_id)
-                stop()
+                try:
+                    stop()
+                except Exception:
+                    log.exception("reply %s could not be stopped", reply_id)
 
     async def _readers(self, reply_ids: list[str]) -> dict[str, int]:
         """How many live replicas (not this one) have a reader of each reply."""
