@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tickertape.chat.remote_log import encode_end
 from tickertape.chat.reply_log import ReplyLog
@@ -58,11 +58,21 @@ class _Mirrored:
     log: ReplyLog
     stored: bool
     registered: bool = False
+    registering: bool = False  # the registration at the start is in flight (not the ticks')
     mirrored: int = 0  # the last seq written to the stream
     queued: int | None = None  # the last queue position written
     queued_at: float = 0.0  # when (monotonic)
     expires_at: float = field(default_factory=time.monotonic)
     rewrite: bool = False  # Redis lost the reply's keys: write its stream again from seq 1
+
+
+class _Planned(NamedTuple):
+    mirrored: int  # the last seq this tick writes
+    queued: int | None  # the queue position written last, with this tick's
+    ended: bool  # this tick writes the end
+    entry: bool  # this tick writes a stream entry
+    check: int | None  # where the answers of this tick's expiry refreshes are
+    registers: bool  # this tick (re)registers the reply
 
 
 @dataclass
@@ -99,7 +109,7 @@ class ReplyMirror:
     async def register(self, reply_log: ReplyLog, stored: bool) -> None:
         """Make the reply known to every replica; never raises (it streams locally anyway,
         and the ticks retry the registration)."""
-        mirrored = _Mirrored(reply_log, stored)
+        mirrored = _Mirrored(reply_log, stored, registering=True)
         self._live[reply_log.reply_id] = mirrored
         try:
             # Batched with the other turns of this moment (and their limit scripts).
@@ -108,6 +118,8 @@ class ReplyMirror:
             log.warning("redis: reply %s not registered yet: %s", reply_log.reply_id, exc)
         else:
             mirrored.registered = True
+        finally:
+            mirrored.registering = False
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="redis-mirror")
 
@@ -152,12 +164,12 @@ class ReplyMirror:
 
     async def _flush(self) -> None:
         pipe = self._client.pipeline(transaction=False)
-        done: list[tuple[_Mirrored, int, int | None, bool, bool, int | None]] = []
+        done: list[tuple[_Mirrored, _Planned]] = []
         now = time.monotonic()
         for m in list(self._live.values()):
             planned = self._plan(pipe, m, now)
             if planned is not None:
-                done.append((m, *planned))
+                done.append((m, planned))
         if not done:
             return
         try:
@@ -167,8 +179,9 @@ class ReplyMirror:
             if self.stats.failures == 1 or self.stats.failures % 100 == 0:
                 log.warning("redis: mirror write failed (%d so far): %s", self.stats.failures, exc)
             return
-        for m, mirrored, queued, ended, entry, check in done:
-            m.registered, m.rewrite = True, False
+        for m, (mirrored, queued, ended, entry, check, registers) in done:
+            if registers:
+                m.registered, m.rewrite = True, False
             if queued != m.queued:
                 m.queued_at = now
             self.stats.entries += entry
@@ -189,14 +202,11 @@ class ReplyMirror:
                 m.registered, m.rewrite = False, True
                 m.mirrored, m.queued = 0, None
 
-    def _plan(
-        self, pipe: Pipeline, m: _Mirrored, now: float
-    ) -> tuple[int, int | None, bool, bool, int | None] | None:
-        """Queue this reply's writes; (mirrored seq, queue position, ended, an entry
-        written, where the answers of the expiry refreshes are) if any."""
+    def _plan(self, pipe: Pipeline, m: _Mirrored, now: float) -> _Planned | None:
+        """Queue this reply's writes, if any."""
         reply = m.log
         if (
-            m.registered
+            (m.registered or m.registering)
             and reply.end is None
             and now < m.expires_at
             and not reply.has_tail
@@ -207,9 +217,10 @@ class ReplyMirror:
         stream = self._keys.stream(reply.reply_id)
         meta = self._keys.meta(reply.reply_id)
         check = None
-        if not m.registered:
+        registers = not m.registered and not m.registering
+        if registers:
             self._register(pipe, m)
-        elif reply.end is None and now >= m.expires_at:
+        elif m.registered and reply.end is None and now >= m.expires_at:
             # Before this tick's entry: the answers (0: no such key) tell whether Redis
             # still has the keys.
             check = len(pipe.command_stack)
@@ -242,9 +253,11 @@ class ReplyMirror:
             pipe.pexpire(stream, self._retention_ms)
             pipe.pexpire(meta, self._retention_ms)
             pipe.srem(self._keys.owned(self._replica), reply.reply_id)
-        elif not fields and m.registered and check is None:
+        elif not fields and not registers and check is None:
             return None
-        return sealed, queued if "q" in fields else m.queued, ended, bool(fields), check
+        return _Planned(
+            sealed, queued if "q" in fields else m.queued, ended, bool(fields), check, registers
+        )
 
     @property
     def pending(self) -> int:
