@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from tickertape.engine.types import GenerationResult, ReplySink, ReplyUpdate, Timing
+from tickertape.engine.types import GenerationResult, ReplySink, ReplyUpdate, Timing, text_piece
 
 
 class ReplyClock:
@@ -59,7 +59,7 @@ class RemoteReply:
         if text and not self._finished:
             self._started = True
             self.text_chunks += 1
-            self._sink.deliver(ReplyUpdate(text=text))
+            self._sink.deliver(ReplyUpdate(text_piece(text)))
 
     def finish(self, result: GenerationResult) -> bool:
         """Record the outcome; the first one wins (a stop racing a natural end)."""
