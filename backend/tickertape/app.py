@@ -149,6 +149,7 @@ async def _lifespan(
             system_prompt=settings.system_prompt,
             checkpoint_interval_ms=settings.checkpoint_interval_ms,
             checkpoint_tokens=settings.checkpoint_tokens,
+            tool_wait_s=settings.tool_wait_s,
         ),
         engine,
         store,

@@ -13,10 +13,31 @@ import logging
 import time
 from collections.abc import Callable
 
+from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import ReplyLease
-from tickertape.chat.reply_log import ReplyEnd, ReplyError, ReplyLog
-from tickertape.engine.types import FinishReason, GenerationResult, ReplyUpdate, Timing, Usage
+from tickertape.chat.reply_log import (
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    CallRef,
+    PendingCall,
+    ReplyEnd,
+    ReplyError,
+    ReplyLog,
+)
+from tickertape.chat.reply_parts import parts_of
+from tickertape.chat.tools import LoopState, ToolLoop
+from tickertape.engine.types import (
+    EngineError,
+    FinishReason,
+    GenerationResult,
+    OutputPiece,
+    PieceKind,
+    ReplyUpdate,
+    Timing,
+    Usage,
+)
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageStatus, NotFound, ReplyFinal, Store
 
@@ -28,7 +49,9 @@ STATUS_BY_REASON: dict[FinishReason, MessageStatus] = {
     FinishReason.STOPPED: "stopped",
     FinishReason.ERROR: "error",
     FinishReason.INTERRUPTED: "interrupted",
+    FinishReason.TOOL_CALLS: "complete",
 }
+_KINDS = {PieceKind.TEXT: TEXT, PieceKind.REASONING: REASONING}
 _FINAL_WRITE_ATTEMPTS = 5
 
 
@@ -44,6 +67,7 @@ class ReplyRun:
         draining: Callable[[], bool],
         checkpoint_every: int,
         on_done: Callable[[ReplyRun], None],
+        tools: ToolLoop | None = None,
     ) -> None:
         self.log = reply_log
         self._store = store
@@ -58,24 +82,127 @@ class ReplyRun:
         self._last_text_at: float | None = None
         self._finishing: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
+        # Tool round trips (WebSocket turns with tools); None: a reply that ends on its
+        # calls (the OpenAI API, whose client sends the results in a new request).
+        self.tools = tools
+        self._started_at = time.monotonic()
+        self._results: list[GenerationResult] = []  # one per generation (round)
+        self._calls_before = 0  # calls of earlier rounds: this round's indexes follow
+        self._round: dict[int, list[str]] = {}  # this round's calls: index -> id, name, args
 
     # -- the engine's sink ---------------------------------------------------------
     def deliver(self, update: ReplyUpdate) -> None:
         if update.queued is not None:
             self.log.set_queue_position(update.queued)
-        if update.text:
+        if update.pieces:
             now = time.monotonic()
             if self._last_text_at is not None:
                 self._metrics.inter_token.observe(now - self._last_text_at)
             self._last_text_at = now
-            self.log.append(update.text)
+            for piece in update.pieces:
+                self._append(piece)
             self._updates_since_checkpoint += 1
             if self._updates_since_checkpoint >= self._checkpoint_every:
                 self.checkpoint()
         if update.result is not None and self._finishing is None:
-            self._finishing = asyncio.create_task(
-                self._finish(update.result), name=f"finish-{self.log.reply_id}"
+            self._results.append(update.result)
+            tools = self.tools
+            waits = update.result.finish_reason is FinishReason.TOOL_CALLS and self._round
+            if tools is not None and waits and not tools.stop_requested:
+                self._await_tools(tools)
+                return
+            self._end_with(update.result.finish_reason)
+
+    def _append(self, piece: OutputPiece) -> None:
+        if piece.kind is not PieceKind.TOOL_CALL:
+            self.log.append(piece.text, _KINDS[piece.kind])
+            return
+        index = self._calls_before + piece.index
+        if piece.name is not None and piece.call_id is not None:
+            self._round[index] = [piece.call_id, piece.name, ""]
+        call = self._round.get(index)
+        if call is None:  # cannot happen: a call's first piece carries its name
+            log.error("reply %s: a tool-call piece of an unknown call", self.log.reply_id)
+            return
+        call[2] += piece.text
+        self.log.append(piece.text, TOOL_CALL, CallRef(index, call[0], piece.name))
+
+    def _end_with(self, reason: FinishReason, error: EngineError | None = None) -> None:
+        if self._finishing is not None:
+            return
+        if self.tools is not None:
+            self.tools.end()
+        result = self._combined(reason, error)
+        self._finishing = asyncio.create_task(
+            self._finish(result), name=f"finish-{self.log.reply_id}"
+        )
+
+    def _combined(self, reason: FinishReason, error: EngineError | None) -> GenerationResult:
+        """One result for the whole reply: the last generation's, with every round's
+        usage summed and the time counted from the start (waits included)."""
+        results = self._results
+        last = results[-1] if results else GenerationResult(reason, Usage(), Timing())
+        if error is not None:
+            last = GenerationResult(
+                FinishReason.ERROR,
+                last.usage,
+                last.timing,
+                error.code,
+                error.message,
+                error.retry_after_ms,
             )
+        elif reason is not last.finish_reason:
+            last = GenerationResult(reason, last.usage, last.timing)
+        if len(results) <= 1:
+            return last
+        usage = Usage(
+            sum(r.usage.prompt_tokens for r in results),
+            sum(r.usage.completion_tokens for r in results),
+        )
+        first = results[0].timing
+        total = (time.monotonic() - self._started_at) * 1000.0
+        return GenerationResult(
+            last.finish_reason,
+            usage,
+            Timing(first.queued_ms, first.ttft_ms, total),
+            last.error_code,
+            last.error_message,
+            last.retry_after_ms,
+        )
+
+    # -- tool round trips ------------------------------------------------------------
+    def _await_tools(self, tools: ToolLoop) -> None:
+        calls = [PendingCall(i, c[0], c[1], c[2]) for i, c in sorted(self._round.items())]
+        self._calls_before += len(calls)
+        self._round = {}
+        self.log.append_sealed("awaiting_tools", calls=tuple(calls))
+        tools.await_results(calls, self._wait_expired)
+        self.checkpoint()
+
+    def tool_result(self, call_id: str, content: str) -> None:
+        """A client's result for one awaited call (raises ChatError)."""
+        tools = self.tools
+        if tools is None:
+            raise ChatError("conflict", "this reply takes no tool results", self.log.reply_id)
+        if tools.add_result(self.log, call_id, content):
+            tools.continue_reply(self.log, self, self._failed_to_continue)
+
+    def _failed_to_continue(self, exc: EngineError) -> None:
+        self._end_with(FinishReason.ERROR, exc)
+
+    def _wait_expired(self) -> None:
+        log.info("reply %s: no tool results in time; it ends on its calls", self.log.reply_id)
+        self._end_with(FinishReason.TOOL_CALLS)
+
+    def stop_waiting(self) -> bool:
+        """A stop while no generation runs (the reply waits for results, or prepares its
+        next round): the reply ends now. False when a generation runs (the engine stops it)."""
+        tools = self.tools
+        if tools is None or tools.state in (LoopState.GENERATING, LoopState.ENDED):
+            return False
+        tools.stop_requested = True
+        self._end_with(FinishReason.STOPPED)
+        return True
 
     def fail(self, code: str, message: str, retry_after_ms: int | None = None) -> None:
         """End a reply the engine never took (its submit was refused after the commit);
@@ -107,8 +234,14 @@ class ReplyRun:
         if not reply.has_tail and reply.sealed_seq == self._checkpointed_seq:
             return
         seq = reply.seal()
+        parts = parts_of(reply.frames_through(seq), last_round_complete=False)
         self._store.checkpoint_reply(
-            reply.reply_id, reply.text_through(seq), seq, reply.frame_ends(seq)
+            reply.reply_id,
+            parts.text,
+            seq,
+            reply.frame_ends(seq),
+            reasoning=parts.reasoning or None,
+            tool_calls=parts.tool_calls or None,
         )
         self._checkpointed_seq = seq
         self._updates_since_checkpoint = 0
@@ -139,9 +272,11 @@ class ReplyRun:
         usage, timing = usage_and_timing(result)
         status = STATUS_BY_REASON[reason]
         if self._store is not None:
+            on_calls = reason is FinishReason.TOOL_CALLS
+            parts = parts_of(self.log.frames_through(seq), last_round_complete=on_calls)
             final = ReplyFinal(
                 self.log.reply_id,
-                self.log.text_through(seq),
+                parts.text,
                 seq,
                 status,
                 reason.value,
@@ -150,6 +285,8 @@ class ReplyRun:
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
                 frame_ends=tuple(self.log.frame_ends(seq)),
+                reasoning=parts.reasoning or None,
+                tool_calls=tuple(parts.tool_calls) or None,
             )
             try:
                 await self._write_final(self._store, final)

@@ -22,6 +22,7 @@ from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
 from tickertape.chat.shared import SharedReplies
+from tickertape.chat.tools import ToolLoop
 from tickertape.chat.turns import (
     ChatConfig,
     TurnRequest,
@@ -29,7 +30,7 @@ from tickertape.chat.turns import (
     params_record,
     typed_error,
 )
-from tickertape.engine.types import Engine, EngineError
+from tickertape.engine.types import ChatMessage, Engine, EngineError
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
     ConversationSummary,
@@ -66,7 +67,7 @@ class ChatService:
         self.notices = notices
         self._metrics = metrics
         self._shared = shared  # several replicas: replies visible to and from the others
-        self._runs: set[ReplyRun] = set()
+        self._runs: dict[str, ReplyRun] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
 
@@ -101,7 +102,8 @@ class ChatService:
         self.hub.add(reply_log)
         if self._shared is not None:
             await self._shared.register(reply_log, request.store)
-        run = self._run(reply_log, lease, stored=request.store)
+        tools = self._tool_loop(user, request, plan.messages)
+        run = self._run(reply_log, lease, stored=request.store, tools=tools)
         try:
             self._engine.submit(turn.reply_id, user.id, prompt, request.params, run)
         except EngineError as exc:
@@ -186,7 +188,18 @@ class ChatService:
             plan.at,
         )
 
-    def _run(self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool) -> ReplyRun:
+    def _tool_loop(
+        self, user: UserRecord, request: TurnRequest, messages: list[ChatMessage]
+    ) -> ToolLoop | None:
+        """A reply that takes tool results in itself (WebSocket turns with tools)."""
+        if not request.tool_results or not request.params.output.calls_allowed:
+            return None
+        wait_s = self._config.tool_wait_s
+        return ToolLoop(self._engine, user.id, messages, request.params, wait_s)
+
+    def _run(
+        self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool, tools: ToolLoop | None
+    ) -> ReplyRun:
         run = ReplyRun(
             reply_log,
             store=self._store if stored else None,
@@ -195,19 +208,23 @@ class ChatService:
             metrics=self._metrics,
             draining=lambda: self._draining,
             checkpoint_every=self._config.checkpoint_tokens,
-            on_done=self._runs.discard,
+            on_done=self._run_done,
+            tools=tools,
         )
-        self._runs.add(run)
+        self._runs[reply_log.reply_id] = run
         if stored and (self._ticker is None or self._ticker.done()):
             self._ticker = asyncio.create_task(self._checkpoint_ticker(), name="checkpoints")
         return run
+
+    def _run_done(self, run: ReplyRun) -> None:
+        self._runs.pop(run.log.reply_id, None)
 
     async def _checkpoint_ticker(self) -> None:
         """Checkpoint every streaming reply on one clock; ends when none is left."""
         interval_s = self._config.checkpoint_interval_ms / 1000
         while self._runs:
             await asyncio.sleep(interval_s)
-            for run in list(self._runs):
+            for run in list(self._runs.values()):
                 run.checkpoint()
 
     # -- replies in flight -----------------------------------------------------------
@@ -218,7 +235,25 @@ class ChatService:
         if reply_log.end is None:
             if reply_log.stop_requested_at is None:
                 reply_log.stop_requested_at = time.monotonic()
+            self._stop_reply(reply_id)
+
+    def _stop_reply(self, reply_id: str) -> None:
+        """Stop a reply of this process: its generation, or its wait for tool results."""
+        run = self._runs.get(reply_id)
+        if run is None or not run.stop_waiting():
             self._engine.stop(reply_id)
+
+    def tool_result(self, user: UserRecord, reply_id: str, call_id: str, content: str) -> None:
+        """A client's result for a call its reply waits on (chat/tools.py). Raises
+        ChatError: not_found (no such reply of the user here), conflict (not waiting),
+        bad_request (no such call awaited)."""
+        run = self._runs.get(reply_id)
+        if run is None or run.log.user_id != user.id:
+            reply_log = self.hub.get(reply_id)
+            if reply_log is not None and reply_log.user_id == user.id:
+                raise ChatError("conflict", "the reply is not waiting for tool results", reply_id)
+            raise ChatError("not_found", "no such reply in progress", reply_id)
+        run.tool_result(call_id, content)
 
     async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:
         """A client's `stop`: the reply may run on this replica or on another one."""
@@ -233,7 +268,7 @@ class ChatService:
         if reply_log is not None and reply_log.end is None:
             if reply_log.stop_requested_at is None:
                 reply_log.stop_requested_at = time.monotonic()
-            self._engine.stop(reply_id)
+            self._stop_reply(reply_id)
 
     # -- conversations -------------------------------------------------------------
     async def rename_conversation(
@@ -254,7 +289,7 @@ class ChatService:
         await self._store.delete_conversation(conversation_id, user.id)
         for reply_log in self.hub.streaming():
             if reply_log.conversation_id == conversation_id:
-                self._engine.stop(reply_log.reply_id)
+                self._stop_reply(reply_log.reply_id)
         frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
         self.notices.publish(Notice(user.id, frame))
 
@@ -276,7 +311,7 @@ class ChatService:
             and reply_log.end is None
             and reply_log.listener_count == 0
         ):
-            self._engine.stop(reply_log.reply_id)
+            self._stop_reply(reply_log.reply_id)
 
     async def find_reply(
         self, user: UserRecord, reply_id: str, last_seq: int = 0
@@ -305,7 +340,7 @@ class ChatService:
         """Graceful shutdown: refuse new turns, stop every reply, wait for final writes."""
         self._draining = True
         for reply_log in self.hub.streaming():
-            self._engine.stop(reply_log.reply_id)
-        await asyncio.gather(*(run.done.wait() for run in list(self._runs)))
+            self._stop_reply(reply_log.reply_id)
+        await asyncio.gather(*(run.done.wait() for run in list(self._runs.values())))
         if self._ticker is not None:
             self._ticker.cancel()
