@@ -163,7 +163,7 @@ class ScriptEngine:
             cut = min((candidate.find(s) for s in params.stop if s in candidate), default=-1)
             if cut >= 0:  # the stop string ends the reply and is not part of it
                 if cut > len(text):
-                    sink.deliver(ReplyUpdate(text=candidate[len(text) : cut]))
+                    sink.deliver(ReplyUpdate(text_piece(candidate[len(text) : cut])))
                 break
             text += word
             sent += 1
