@@ -32,6 +32,16 @@ _SECRET_PATTERNS = [
 ]
 
 
+def redact_url(url: str) -> str:
+    """A URL without its password (scheme://user:pw@host -> scheme://user:***@host)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, location = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{location}"
+
+
 def redact(text: str) -> str:
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tickertape.logs import redact_url
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
@@ -73,16 +75,6 @@ class Keys:
         return f"{self.prefix}stop:{replica}"
 
 
-def redact(url: str) -> str:
-    """A Redis URL without its password (redis://:pw@host, redis://user:pw@host)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"
-
-
 def connect(url: str) -> Redis:
     """A client with short timeouts (a dead Redis must cost a turn a second, not minutes)
     and a bounded pool: a burst of turns waits for one of its connections rather than
@@ -117,7 +109,9 @@ async def check(url: str) -> None:
     try:
         await asyncio.wait_for(client.ping(), CONNECT_TIMEOUT_S + COMMAND_TIMEOUT_S)
     except Exception as exc:
-        raise RedisUnavailable(f"cannot reach Redis at {redact(url)}: {_one_line(exc)}") from exc
+        raise RedisUnavailable(
+            f"cannot reach Redis at {redact_url(url)}: {_one_line(exc)}"
+        ) from exc
     finally:
         await client.aclose()
 

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tickertape.app import create_app, drain
-from tickertape.logs import configure_logging
+from tickertape.logs import configure_logging, redact_url
 from tickertape.settings import Settings
 from tickertape.store.types import StoreError
 
@@ -85,9 +85,9 @@ def serve(settings: Settings) -> None:
     _progress(
         f"listening on http://{_url_host(settings.host)}:{settings.port} "
         f"(model {settings.model if settings.engine == 'local' else settings.upstream_url}, "
-        f"database {_redact_url(settings.database_url)}, auth {settings.auth_mode}"
+        f"database {redact_url(settings.database_url)}, auth {settings.auth_mode}"
         + (
-            f", redis {_redact_url(settings.redis_url.get_secret_value())})"
+            f", redis {redact_url(settings.redis_url.get_secret_value())})"
             if settings.redis_url is not None
             else ")"
         )
@@ -133,13 +133,3 @@ class _Server(uvicorn.Server):
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _redact_url(url: str) -> str:
-    """Never print a database password."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"

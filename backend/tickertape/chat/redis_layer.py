@@ -29,6 +29,7 @@ from tickertape.chat.redis_notices import RedisChannels, RedisNoticeBus
 from tickertape.chat.redis_reaper import SWEEP_EVERY_S, Reaper, ReaperStore
 from tickertape.chat.remote_log import RemoteLogs
 from tickertape.chat.reply_log import ReplyLog
+from tickertape.logs import redact_url
 from tickertape.redis_client import (
     COMMAND_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -38,7 +39,6 @@ from tickertape.redis_client import (
     RedisHealth,
     RedisUnavailable,
     connect,
-    redact,
 )
 
 if TYPE_CHECKING:
@@ -113,9 +113,11 @@ class RedisLayer:
         except Exception as exc:
             await client.aclose()
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RedisUnavailable(f"cannot reach Redis at {redact(config.url)}: {reason}") from exc
+            raise RedisUnavailable(
+                f"cannot reach Redis at {redact_url(config.url)}: {reason}"
+            ) from exc
         layer.heartbeat.start()
-        log.info("redis: replica %s joined (%s)", layer.replica_id, redact(config.url))
+        log.info("redis: replica %s joined (%s)", layer.replica_id, redact_url(config.url))
         return layer
 
     async def alone(self) -> bool:

@@ -31,6 +31,16 @@ MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 64
 
 
+def check_stop(value: str | list[str] | None) -> str | list[str] | None:
+    """OpenAI's `stop` (one string or a list), within the contract's limits."""
+    strings = [value] if isinstance(value, str) else value or []
+    if len(strings) > MAX_STOP_STRINGS:
+        raise ValueError(f"at most {MAX_STOP_STRINGS} stop sequences")
+    if any(not 1 <= len(s) <= MAX_STOP_CHARS for s in strings):
+        raise ValueError(f"each stop sequence must be 1 to {MAX_STOP_CHARS} characters")
+    return value
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == [] or value == {}
 
@@ -203,12 +213,7 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        strings = [value] if isinstance(value, str) else value or []
-        if len(strings) > MAX_STOP_STRINGS:
-            raise ValueError(f"at most {MAX_STOP_STRINGS} stop sequences")
-        if any(not 1 <= len(s) <= MAX_STOP_CHARS for s in strings):
-            raise ValueError(f"each stop sequence must be 1 to {MAX_STOP_CHARS} characters")
-        return value
+        return check_stop(value)
 
     def chat_messages(self) -> list[ChatMessage]:
         return [m.to_chat() for m in self.messages]

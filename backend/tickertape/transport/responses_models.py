@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tickertape.engine.types import ChatMessage, SamplingParams
 from tickertape.transport.openai_errors import OpenAIError
-from tickertape.transport.openai_models import MAX_STOP_CHARS, MAX_STOP_STRINGS
+from tickertape.transport.openai_models import check_stop
 
 Role = Literal["user", "system", "developer", "assistant"]
 ROLES: frozenset[str] = frozenset({"user", "system", "developer", "assistant"})
@@ -108,12 +108,7 @@ class ResponsesRequest(BaseModel):
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        strings = [value] if isinstance(value, str) else value or []
-        if len(strings) > MAX_STOP_STRINGS:
-            raise ValueError(f"at most {MAX_STOP_STRINGS} stop sequences")
-        if any(not 1 <= len(s) <= MAX_STOP_CHARS for s in strings):
-            raise ValueError(f"each stop sequence must be 1 to {MAX_STOP_CHARS} characters")
-        return value
+        return check_stop(value)
 
     def sampling(self, max_tokens: int) -> SamplingParams:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
