@@ -153,6 +153,10 @@ class Grammars:
         for token in self._eos:
             row[token // 32] |= _bit(token)
 
+    def forbid_eos(self, row: Tensor) -> None:
+        for token in self._eos:
+            row[token // 32] &= ~_bit(token)
+
 
 class _State(enum.Enum):
     REASONING = "reasoning"  # inside the model's thinking: free
@@ -191,7 +195,13 @@ class TokenConstraint:
         token may come next (the row is left untouched)."""
         state = self._state
         if state is _State.REASONING:
-            return False
+            if self._answer is None:
+                return False
+            # The answer's grammar is still to come (a required call, a JSON answer): the
+            # reply may not end inside its thinking.
+            row.fill_(-1)
+            self._g.forbid_eos(row)
+            return True
         if state is _State.DONE:
             row.zero_()
             self._g.allow_eos(row)
