@@ -21,7 +21,7 @@ REASONING = "reasoning"  # the model's thinking: `reasoning` frames
 TOOL_CALL = "tool_call"  # a delta of a tool call's arguments (its first frame: the name)
 TOOL_RESULT = "tool_result"  # a client's result for a call (one frame each)
 AWAITING_TOOLS = "awaiting_tools"  # the reply waits for the results of these calls
-MARKERS = frozenset({TOOL_RESULT, AWAITING_TOOLS})  # frames appended sealed, never merged
+OTHER_PART = "part"  # a stored reply's non-text frame, rebuilt without its content
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from tickertape.chat.reply_log import (
     ReplyLog,
 )
 from tickertape.chat.reply_parts import parts_of
+from tickertape.chat.reply_result import combined, usage_and_timing
 from tickertape.chat.tools import LoopState, ToolLoop
 from tickertape.engine.types import (
     EngineError,
@@ -132,42 +133,9 @@ class ReplyRun:
             return
         if self.tools is not None:
             self.tools.end()
-        result = self._combined(reason, error)
+        result = combined(self._results, reason, error, self._started_at)
         self._finishing = asyncio.create_task(
             self._finish(result), name=f"finish-{self.log.reply_id}"
-        )
-
-    def _combined(self, reason: FinishReason, error: EngineError | None) -> GenerationResult:
-        """One result for the whole reply: the last generation's, with every round's
-        usage summed and the time counted from the start (waits included)."""
-        results = self._results
-        last = results[-1] if results else GenerationResult(reason, Usage(), Timing())
-        if error is not None:
-            last = GenerationResult(
-                FinishReason.ERROR,
-                last.usage,
-                last.timing,
-                error.code,
-                error.message,
-                error.retry_after_ms,
-            )
-        elif reason is not last.finish_reason:
-            last = GenerationResult(reason, last.usage, last.timing)
-        if len(results) <= 1:
-            return last
-        usage = Usage(
-            sum(r.usage.prompt_tokens for r in results),
-            sum(r.usage.completion_tokens for r in results),
-        )
-        first = results[0].timing
-        total = (time.monotonic() - self._started_at) * 1000.0
-        return GenerationResult(
-            last.finish_reason,
-            usage,
-            Timing(first.queued_ms, first.ttft_ms, total),
-            last.error_code,
-            last.error_message,
-            last.retry_after_ms,
         )
 
     # -- tool round trips ------------------------------------------------------------
@@ -328,17 +296,3 @@ class ReplyRun:
                 log.warning("reply %s: final write failed, retrying", final.reply_id, exc_info=True)
                 await asyncio.sleep(delay)
                 delay *= 2
-
-
-def usage_and_timing(result: GenerationResult) -> tuple[dict[str, int], dict[str, float]]:
-    """The `usage` and `timing` objects of `end` frames and stored messages."""
-    usage = {
-        "prompt_tokens": result.usage.prompt_tokens,
-        "completion_tokens": result.usage.completion_tokens,
-    }
-    timing = {
-        "queued_ms": round(result.timing.queued_ms, 1),
-        "ttft_ms": round(result.timing.ttft_ms, 1),
-        "total_ms": round(result.timing.total_ms, 1),
-    }
-    return usage, timing

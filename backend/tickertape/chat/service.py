@@ -30,7 +30,7 @@ from tickertape.chat.turns import (
     params_record,
     typed_error,
 )
-from tickertape.engine.types import ChatMessage, Engine, EngineError
+from tickertape.engine.types import Engine, EngineError
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
     ConversationSummary,
@@ -102,7 +102,7 @@ class ChatService:
         self.hub.add(reply_log)
         if self._shared is not None:
             await self._shared.register(reply_log, request.store)
-        tools = self._tool_loop(user, request, plan.messages)
+        tools = ToolLoop.for_turn(self._engine, user.id, request, plan.messages, self._config)
         run = self._run(reply_log, lease, stored=request.store, tools=tools)
         try:
             self._engine.submit(turn.reply_id, user.id, prompt, request.params, run)
@@ -187,15 +187,6 @@ class ChatService:
             params_record(request),
             plan.at,
         )
-
-    def _tool_loop(
-        self, user: UserRecord, request: TurnRequest, messages: list[ChatMessage]
-    ) -> ToolLoop | None:
-        """A reply that takes tool results in itself (WebSocket turns with tools)."""
-        if not request.tool_results or not request.params.output.calls_allowed:
-            return None
-        wait_s = self._config.tool_wait_s
-        return ToolLoop(self._engine, user.id, messages, request.params, wait_s)
 
     def _run(
         self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool, tools: ToolLoop | None

@@ -26,6 +26,7 @@ from dataclasses import replace
 from tickertape.chat.errors import ChatError
 from tickertape.chat.reply_log import TOOL_RESULT, CallRef, PendingCall, ReplyLog
 from tickertape.chat.reply_parts import as_messages, parts_of
+from tickertape.chat.turns import ChatConfig, TurnRequest
 from tickertape.engine.types import (
     ChatMessage,
     Engine,
@@ -46,6 +47,21 @@ class LoopState(enum.Enum):
 
 
 class ToolLoop:
+    @classmethod
+    def for_turn(
+        cls,
+        engine: Engine,
+        user_id: str,
+        request: TurnRequest,
+        messages: list[ChatMessage],
+        config: ChatConfig,
+    ) -> ToolLoop | None:
+        """The loop of a turn whose client answers calls inside the reply (WebSocket
+        turns with tools); None for the others."""
+        if not request.tool_results or not request.params.output.calls_allowed:
+            return None
+        return cls(engine, user_id, messages, request.params, config.tool_wait_s)
+
     def __init__(
         self,
         engine: Engine,

@@ -26,10 +26,10 @@ from starlette.types import Receive, Scope, Send
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.log_reader import LogItem, Queued, follow
-from tickertape.chat.reply_log import REASONING, TEXT, TOOL_CALL, LogFrame, ReplyEnd, ReplyLog
+from tickertape.chat.reply_log import LogFrame, ReplyEnd, ReplyLog
 from tickertape.chat.service import ChatService
 from tickertape.chat.turns import TurnRequest
-from tickertape.engine.types import Engine, ToolCall
+from tickertape.engine.types import Engine
 from tickertape.store.types import UserRecord
 from tickertape.transport.deps import EngineDep, ServicesDep, UserDep
 from tickertape.transport.openai_errors import (
@@ -38,11 +38,11 @@ from tickertape.transport.openai_errors import (
     openai_error_responses,
 )
 from tickertape.transport.openai_models import (
-    Answer,
     ChatCompletionRequest,
     ChunkFactory,
     completion_object,
 )
+from tickertape.transport.openai_render import AnswerBuilder, chunk_of
 from tickertape.transport.output_rules import RulesError
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class _Reply:
             item: LogItem | None = first
             while item is not None:
                 if isinstance(item, LogFrame):
-                    chunk = _chunk_of(chunks, item)
+                    chunk = chunk_of(chunks, item)
                     if chunk is not None:
                         yield _data(chunk)
                 elif isinstance(item, ReplyEnd):
@@ -219,44 +219,6 @@ async def _stop_on_disconnect(
         chat.stop(user, reply_id)
     except ChatError:
         log.debug("reply %s had already ended", reply_id)
-
-
-def _chunk_of(chunks: ChunkFactory, frame: LogFrame) -> dict[str, Any] | None:
-    if frame.kind == TEXT:
-        return chunks.text(frame.text)
-    if frame.kind == REASONING:
-        return chunks.reasoning(frame.text)
-    if frame.kind == TOOL_CALL and frame.call is not None:
-        call = frame.call
-        return chunks.tool_call(call.index, call.call_id, call.name, frame.text)
-    return None  # tool results and waits belong to WebSocket replies
-
-
-class AnswerBuilder:
-    """A reply's frames gathered into the parts of one completion message."""
-
-    def __init__(self) -> None:
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._calls: dict[int, list[str]] = {}  # index -> id, name, arguments
-
-    def add(self, frame: LogFrame) -> None:
-        if frame.kind == TEXT:
-            self._text.append(frame.text)
-        elif frame.kind == REASONING:
-            self._reasoning.append(frame.text)
-        elif frame.kind == TOOL_CALL and frame.call is not None:
-            call = frame.call
-            if call.name is not None:
-                self._calls[call.index] = [call.call_id, call.name, ""]
-            if call.index in self._calls:
-                self._calls[call.index][2] += frame.text
-
-    def finished(self, last_call_complete: bool) -> Answer:
-        calls = [ToolCall(*self._calls[i]) for i in sorted(self._calls)]
-        if not last_call_complete and calls:
-            calls.pop()  # cut short by max_tokens: never handed out as if complete
-        return Answer("".join(self._text), "".join(self._reasoning), calls)
 
 
 def _closing_chunks(chunks: ChunkFactory, end: ReplyEnd) -> list[dict[str, Any] | str]:
