@@ -131,3 +131,11 @@ def as_messages(
     if rest or thought or not out:
         out.append(ChatMessage("assistant", rest, thought or None))
     return out
+
+
+def awaits_tools(frames: Sequence[LogFrame]) -> bool:
+    """The reply's last round ended on calls and no generation followed yet."""
+    for frame in reversed(frames):
+        if frame.kind != TOOL_RESULT:
+            return frame.kind == AWAITING_TOOLS
+    return False

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from tickertape.chat.log_reader import LogCursor, LogItem, Queued, Snapshot
 from tickertape.chat.reply_log import TEXT, LogFrame, ReplyLog
-from tickertape.chat.reply_parts import client_calls, parts_of
+from tickertape.chat.reply_parts import awaits_tools, client_calls, parts_of
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
 from tickertape.transport import frames
@@ -125,6 +125,7 @@ class Connection:
                     status,
                     parts.reasoning,
                     client_calls(parts.tool_calls),
+                    reply_log.end is None and awaits_tools(reply_log.frames_through(seq)),
                 )
             )
             last_seq = seq
