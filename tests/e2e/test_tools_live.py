@@ -18,7 +18,7 @@ import jsonschema_rs
 import pytest
 from websockets.sync.client import connect
 
-from openai import OpenAI
+from openai import APIError, OpenAI
 from tests.engine import tool_model
 from tests.support.server import ServerProcess, running_server
 from tickertape.engine.demo import DEMO_MODEL_DIR
@@ -232,3 +232,22 @@ def test_websocket_round_trip_replays_exactly(server: ServerProcess) -> None:
                 break
             replay.append(frame)
     assert replay == seen
+
+
+def test_a_call_cut_by_max_tokens_is_never_handed_out(server: ServerProcess) -> None:
+    api, model = client(server)
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": TOOLS,
+        "tool_choice": "required",
+        "temperature": 0,
+        "max_tokens": 12,  # the call's envelope alone is longer
+    }
+    done = api.chat.completions.create(**kwargs)
+    assert done.choices[0].finish_reason == "length"
+    assert not done.choices[0].message.tool_calls
+    with pytest.raises(APIError) as info:
+        for _ in api.chat.completions.create(stream=True, **kwargs):
+            pass
+    assert info.value.code == "tool_call_incomplete"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tickertape.chat.reply_log import REASONING, TEXT, TOOL_CALL, LogFrame
@@ -43,6 +44,17 @@ class AnswerBuilder:
 
     def finished(self, last_call_complete: bool) -> Answer:
         calls = [ToolCall(*self._calls[i]) for i in sorted(self._calls)]
-        if not last_call_complete and calls:
-            calls.pop()  # cut short by max_tokens: never handed out as if complete
+        if not last_call_complete and calls and not _an_object(calls[-1].arguments):
+            # Cut short by max_tokens inside its arguments: never handed out as if
+            # complete. (A call cut before its name was complete has no frame at all;
+            # one cut after its arguments is whole: under the grammar, arguments that
+            # parse are a complete value of the schema.)
+            calls.pop()
         return Answer("".join(self._text), "".join(self._reasoning), calls)
+
+
+def _an_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
