@@ -22,7 +22,7 @@ from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
 from tickertape.chat.shared import SharedReplies
-from tickertape.chat.tools import ToolLoop
+from tickertape.chat.tools import ToolLoop, answered
 from tickertape.chat.turns import (
     ChatConfig,
     TurnRequest,
@@ -241,9 +241,11 @@ class ChatService:
         run = self._runs.get(reply_id)
         if run is None or run.log.user_id != user.id:
             reply_log = self.hub.get(reply_id)
-            if reply_log is not None and reply_log.user_id == user.id:
+            if reply_log is None or reply_log.user_id != user.id:
+                raise ChatError("not_found", "no such reply in progress", reply_id)
+            if not answered(reply_log.frames, call_id):  # a repeat is a no-op, even now
                 raise ChatError("conflict", "the reply is not waiting for tool results", reply_id)
-            raise ChatError("not_found", "no such reply in progress", reply_id)
+            return
         run.tool_result(call_id, content)
 
     async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:

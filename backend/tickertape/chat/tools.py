@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from tickertape.chat.errors import ChatError
-from tickertape.chat.reply_log import TOOL_RESULT, CallRef, PendingCall, ReplyLog
+from tickertape.chat.reply_log import TOOL_RESULT, CallRef, LogFrame, PendingCall, ReplyLog
 from tickertape.chat.reply_parts import as_messages, parts_of
 from tickertape.chat.turns import ChatConfig, TurnRequest
 from tickertape.engine.types import (
@@ -149,3 +149,10 @@ class ToolLoop:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def answered(frames: Sequence[LogFrame], call_id: str) -> bool:
+    """Whether the reply took a result for this call."""
+    return any(
+        f.kind == TOOL_RESULT and f.call is not None and f.call.call_id == call_id for f in frames
+    )
