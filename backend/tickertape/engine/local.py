@@ -189,7 +189,9 @@ class LocalEngine:
             prompt=prompt.token_ids,
             max_new=min(params.max_tokens, self.config.max_new_tokens_limit),
             sampling=sampling,
-            detok=Detokenizer(loaded.tokenizer.backend_tokenizer, (*params.stop, *loaded.stops)),
+            detok=Detokenizer(
+                loaded.tokenizer.backend_tokenizer, (*params.stop, *loaded.stops), output.kept
+            ),
             eos=frozenset() if params.ignore_eos else loaded.eos,
             submitted_at=time.monotonic(),
             parser=output.parser(rules, prompt.generation_prefix),

@@ -11,7 +11,7 @@ from transformers.utils.chat_parsing.response_templates import (
     load_response_template,
 )
 
-from tickertape.engine.constraint import Grammars, TokenConstraint
+from tickertape.engine.constraint import Grammars, TokenConstraint, single_token
 from tickertape.engine.output_format import OutputFormat, detect
 from tickertape.engine.output_parser import ReplyParser
 from tickertape.engine.types import OutputRules
@@ -32,6 +32,7 @@ class OutputSetup:
         self._without_calls = _compiled(fmt.without_calls().template)
         self.grammars = Grammars(tokenizer, vocab_size, fmt, eos)
         self._validate = self.grammars.validator()
+        self.kept = _special_markup(tokenizer, fmt)
 
     def check(self, rules: OutputRules) -> None:
         """Raises InvalidOutputRules (before the turn starts)."""
@@ -59,6 +60,22 @@ class OutputSetup:
         think = self.format.think
         thinks = think is not None and (think[0] in prefix or think[1] in prefix)
         return self.grammars.for_reply(rules, self.format.opens_reasoning(prefix), thinks)
+
+
+def _special_markup(tokenizer: Any, fmt: OutputFormat) -> dict[int, str]:
+    """The format's markup that the tokenizer has as special tokens (Mistral's
+    `[TOOL_CALLS]`, Llama's `<|python_tag|>`): the detokenizer keeps their text."""
+    texts = [*(fmt.think or ())]
+    if fmt.calls is not None:
+        texts += [fmt.calls.opener or "", "<|python_tag|>"]
+    decoder = getattr(tokenizer, "added_tokens_decoder", {})
+    kept: dict[int, str] = {}
+    for text in filter(None, texts):
+        token = single_token(tokenizer, text)
+        added = decoder.get(token) if token is not None else None
+        if token is not None and added is not None and getattr(added, "special", False):
+            kept[token] = text
+    return kept
 
 
 def _compiled(template: dict[str, Any] | None) -> ResponseTemplate | None:
