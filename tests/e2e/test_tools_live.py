@@ -5,12 +5,13 @@ The server runs the embedded demo model when it speaks the tool format (its chat
 declares tools); otherwise a tiny random checkpoint in the same format
 (tests/engine/tool_model.py), on which only what the grammar forces can be checked: what
 needs a trained model (a call the model chooses to make, its thinking) is skipped then,
-with the reason.
+with the reason. TT_TOOLS_MODEL=<checkpoint dir> runs them on another trained model.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,12 @@ from tests.support.server import ServerProcess, running_server
 from tickertape.engine.demo import DEMO_MODEL_DIR
 
 
+OTHER_MODEL = os.environ.get("TT_TOOLS_MODEL")
+
+
 def demo_speaks_tools() -> bool:
+    if OTHER_MODEL:
+        return True
     template = DEMO_MODEL_DIR / "chat_template.jinja"
     return template.is_file() and "<tool_call>" in template.read_text()
 
@@ -32,7 +38,7 @@ def demo_speaks_tools() -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("tools-server")
-    model: list[str] = []
+    model: list[str] = ["--model", OTHER_MODEL] if OTHER_MODEL else []
     if not demo_speaks_tools():
         model = ["--model", str(tool_model.build(tmp / "model"))]
     with running_server(tmp, "--max-batch", "4", *model) as server:
