@@ -114,7 +114,10 @@ class Grammars:
         if answer is None and rules.calls_allowed and self.constrains_auto_calls:
             assert self.fmt.calls is not None
             calls = call_grammar(rules, self.fmt.calls, self.markers)
-        ban = self.opener_id if (not rules.calls_allowed and self.opener_id is not None) else None
+        # `none` with tools declared: the model knows them but may not open a call. A
+        # request without tools is left alone (its greedy tokens stay generate's).
+        refused = bool(rules.tools) and rules.tool_choice == "none"
+        ban = self.opener_id if refused else None
         if answer is None and calls is None and ban is None:
             return None
         return TokenConstraint(
