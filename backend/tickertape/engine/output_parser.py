@@ -95,6 +95,7 @@ class ReplyParser:
                         out += self._reasoning(str(event["text"]))
                     elif kind == "region_close":
                         self._held_blank, self._answer_fresh = "", True
+                        self._reasoning_fresh = True
                 elif kind == "region_chunk":
                     out += self._answer(str(event["text"]))
             except CallProblem as problem:
