@@ -47,6 +47,7 @@ class ReplyParser:
         self.problem: CallProblem | None = None
         self._answer_fresh = True  # nothing of the answer since the start or a region
         self._reasoning_fresh = True
+        self._reasoned = False  # some reasoning went out
         self._held_blank = ""  # trailing whitespace of the reasoning, held
         self._in_tools = False
         self._calls_at_open = 0
@@ -118,6 +119,9 @@ class ReplyParser:
             if not text:
                 return []
             self._reasoning_fresh = False
+            if self._reasoned:
+                text = "\n\n" + text  # a later think section: a paragraph of its own
+            self._reasoned = True
         text = self._held_blank + text
         body = text.rstrip(_BLANK)
         self._held_blank = text[len(body) :]
