@@ -144,7 +144,7 @@ def test_thinking_and_a_tool_call_live_then_from_history(
         read_until(ws, "end")
 
     expect(reply).to_have_attribute("data-status", "complete")
-    expect(reply.locator(".message-body")).to_have_text(f"Calling.Result: {HOSTILE}")
+    expect(reply.locator(".message-body p")).to_have_text(["Calling.", f"Result: {HOSTILE}"])
     expect(call.locator(".tool-result-content")).to_have_text(HOSTILE)
     expect(reply.locator("img")).to_have_count(0)
     shot(page, screenshot_dir, "tool-call-answered-desktop")

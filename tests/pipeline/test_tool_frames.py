@@ -101,7 +101,8 @@ async def test_a_tool_round_trip_continues_the_same_reply(pipeline: Pipeline) ->
         assert kinds(rest)[0] == "tool_result"
         assert rest[0]["content"] == "42"
         assert rest[0]["call_id"] == call_id
-        assert "".join(f["text"] for f in rest if f["type"] == "token") == "Result: 42"
+        # A later round's text is a paragraph of its own.
+        assert "".join(f["text"] for f in rest if f["type"] == "token") == "\n\nResult: 42"
         assert rest[-1]["finish_reason"] == "stop"
         # The continuation's prompt: the turn, the reply's call, the result.
         _, _, prompt = pipeline.engine.submitted[reply_id]
@@ -114,11 +115,11 @@ async def test_a_tool_round_trip_continues_the_same_reply(pipeline: Pipeline) ->
         await read_until(ws, nxt["reply_id"], "end")
     _, _, later = pipeline.engine.submitted[nxt["reply_id"]]
     assert [m.role for m in later.messages] == ["user", "assistant", "tool", "assistant", "user"]
-    assert later.messages[3].content == "Result: 42"
+    assert later.messages[3].content == "\n\nResult: 42"
     async with pipeline.http() as http:
         view = (await http.get(f"/api/conversations/{accepted['conversation_id']}")).json()
     reply = view["messages"][1]
-    assert reply["content"] == "Calling.Result: 42"
+    assert reply["content"] == "Calling.\n\nResult: 42"
     assert reply["tool_calls"] == [
         {"index": 0, "call_id": call_id, "name": "lookup", "arguments": ARGUMENTS, "result": "42"}
     ]

@@ -90,6 +90,7 @@ class ReplyRun:
         self._results: list[GenerationResult] = []  # one per generation (round)
         self._calls_before = 0  # calls of earlier rounds: this round's indexes follow
         self._round: dict[int, list[str]] = {}  # this round's calls: index -> id, name, args
+        self._round_kinds: set[str] = set()  # kinds of text this round has written
 
     # -- the engine's sink ---------------------------------------------------------
     def deliver(self, update: ReplyUpdate) -> None:
@@ -116,7 +117,15 @@ class ReplyRun:
 
     def _append(self, piece: OutputPiece) -> None:
         if piece.kind is not PieceKind.TOOL_CALL:
-            self.log.append(piece.text, _KINDS[piece.kind])
+            kind = _KINDS[piece.kind]
+            text = piece.text
+            if kind not in self._round_kinds:
+                # A later round's first text (or reasoning) after an earlier round's: a
+                # paragraph of its own, not glued to the words before the calls.
+                if self._calls_before and any(f.kind == kind for f in self.log.frames):
+                    text = "\n\n" + text
+                self._round_kinds.add(kind)
+            self.log.append(text, kind)
             return
         index = self._calls_before + piece.index
         if piece.name is not None and piece.call_id is not None:
@@ -143,6 +152,7 @@ class ReplyRun:
         calls = [PendingCall(i, c[0], c[1], c[2]) for i, c in sorted(self._round.items())]
         self._calls_before += len(calls)
         self._round = {}
+        self._round_kinds = set()
         self.log.append_sealed("awaiting_tools", calls=tuple(calls))
         tools.await_results(calls, self._wait_expired)
         self.checkpoint()
