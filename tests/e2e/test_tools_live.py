@@ -24,7 +24,6 @@ from tests.engine import tool_model
 from tests.support.server import ServerProcess, running_server
 from tickertape.engine.demo import DEMO_MODEL_DIR
 
-
 OTHER_MODEL = os.environ.get("TT_TOOLS_MODEL")
 
 
@@ -55,7 +54,17 @@ def client(server: ServerProcess) -> tuple[OpenAI, str]:
     return api, api.models.list().data[0].id
 
 
-TOOLS: list[Any] = tool_model.TOOLS
+def tools() -> list[Any]:
+    """The demo's own tools when the demo model was trained on them (their schemas are
+    what it saw), else the test model's (strings bounded for a random model)."""
+    if demo_speaks_tools() and not OTHER_MODEL:
+        from tickertape.engine.demo import tools as demo_tools  # type: ignore[attr-defined]
+
+        return list(demo_tools.TOOLS)
+    return tool_model.TOOLS
+
+
+TOOLS: list[Any] = tools()
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 
 
