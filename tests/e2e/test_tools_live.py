@@ -266,3 +266,36 @@ def test_a_call_cut_by_max_tokens_is_never_handed_out(server: ServerProcess) -> 
         for _ in api.chat.completions.create(stream=True, **kwargs):
             pass
     assert info.value.code == "tool_call_incomplete"
+
+
+def test_through_a_remote_engine(
+    server: ServerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A tickertape whose engine is remote, in front of the tools server: tools, tool
+    choice and thinking go upstream; the calls come back whole and parse."""
+    tmp = tmp_path_factory.mktemp("tools-front")
+    with running_server(tmp, "--engine", "remote", "--upstream-url", server.base_url) as front:
+        api, model = client(front)
+        for stream in (False, True):
+            kwargs: dict[str, Any] = {
+                "model": model,
+                "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+                "tools": TOOLS,
+                "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+                "parallel_tool_calls": False,
+                "temperature": 0,
+                "max_tokens": 120,
+            }
+            if stream:
+                calls: dict[int, list[str]] = {}
+                for chunk in api.chat.completions.create(stream=True, **kwargs):
+                    for delta in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
+                        entry = calls.setdefault(delta.index, ["", ""])
+                        entry[0] += (delta.function.name or "") if delta.function else ""
+                        entry[1] += (delta.function.arguments or "") if delta.function else ""
+                found = [tuple(c) for c in calls.values()]
+            else:
+                message = api.chat.completions.create(**kwargs).choices[0].message
+                found = [(c.function.name, c.function.arguments) for c in message.tool_calls or ()]
+            assert [name for name, _ in found] == ["get_weather"]
+            valid(*found[0])
