@@ -161,6 +161,7 @@ async def _lifespan(
     )
     if shared is not None:
         shared.on_stop(chat.stop_owned)
+        shared.on_tool_result(chat.tool_result_owned)
         shared.watch(metrics)
     app.state.services = Services(
         settings=settings,

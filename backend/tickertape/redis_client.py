@@ -74,6 +74,9 @@ class Keys:
     def stops(self, replica: str) -> str:
         return f"{self.prefix}stop:{replica}"
 
+    def tool_results(self, replica: str) -> str:
+        return f"{self.prefix}tool:{replica}"
+
 
 def connect(url: str) -> Redis:
     """A client with short timeouts (a dead Redis must cost a turn a second, not minutes)

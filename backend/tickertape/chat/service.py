@@ -234,19 +234,33 @@ class ChatService:
         if run is None or not run.stop_waiting():
             self._engine.stop(reply_id)
 
-    def tool_result(self, user: UserRecord, reply_id: str, call_id: str, content: str) -> None:
-        """A client's result for a call its reply waits on (chat/tools.py). Raises
-        ChatError: not_found (no such reply of the user here), conflict (not waiting),
-        bad_request (no such call awaited)."""
+    async def tool_result(
+        self, user: UserRecord, reply_id: str, call_id: str, content: str
+    ) -> None:
+        """A client's result for a call its reply waits on (chat/tools.py), on this
+        replica or relayed to the one that runs the reply. Raises ChatError: not_found (no
+        such reply of the user), conflict (not waiting), bad_request (no such call)."""
         run = self._runs.get(reply_id)
         if run is None or run.log.user_id != user.id:
             reply_log = self.hub.get(reply_id)
+            shared = self._shared if reply_log is None else None
+            if shared is not None and await shared.tool_result(user.id, reply_id, call_id, content):
+                return  # the owner applies it (a refusal there is not reported back)
             if reply_log is None or reply_log.user_id != user.id:
                 raise ChatError("not_found", "no such reply in progress", reply_id)
             if not answered(reply_log.frames, call_id):  # a repeat is a no-op, even now
                 raise ChatError("conflict", "the reply is not waiting for tool results", reply_id)
             return
         run.tool_result(call_id, content)
+
+    def tool_result_owned(self, reply_id: str, call_id: str, content: str) -> None:
+        """A result another replica relayed (it checked the user) for a reply run here."""
+        run = self._runs.get(reply_id)
+        try:
+            if run is not None:
+                run.tool_result(call_id, content)
+        except ChatError as exc:
+            log.info("relayed tool result for %s refused: %s", reply_id, exc.message)
 
     async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:
         """A client's `stop`: the reply may run on this replica or on another one."""

@@ -20,3 +20,8 @@ class SharedReplies(Protocol):
     async def stop(self, user_id: str, reply_id: str) -> bool:
         """Ask the replica that runs the reply to stop it; False if the layer does not know
         the reply. `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""
+
+    async def tool_result(self, user_id: str, reply_id: str, call_id: str, content: str) -> bool:
+        """Hand a client's tool result to the replica that runs the reply (it applies it
+        as its own connections' results); False if the layer does not know the reply.
+        `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""

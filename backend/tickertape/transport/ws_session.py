@@ -65,7 +65,7 @@ class WsSession(SocketSession):
         elif isinstance(frame, ResumeIn):
             self._spawn(self._resume(frame))
         elif isinstance(frame, ToolResultIn):
-            self._tool_result(frame)
+            self._spawn(self._tool_result(frame))
         elif isinstance(frame, AuthIn):
             await self._reauthenticate(frame)
 
@@ -103,14 +103,14 @@ class WsSession(SocketSession):
             self._metrics.resumes.labels("database").inc()
             self._conn.send_stored(found, frame.last_seq)
 
-    def _tool_result(self, frame: ToolResultIn) -> None:
+    async def _tool_result(self, frame: ToolResultIn) -> None:
         limit = self._settings.max_content_chars
         try:
             if len(frame.content) > limit:
                 raise ChatError(
                     "bad_request", f"content: at most {limit} characters", frame.reply_id
                 )
-            self._chat.tool_result(self._user, frame.reply_id, frame.call_id, frame.content)
+            await self._chat.tool_result(self._user, frame.reply_id, frame.call_id, frame.content)
         except ChatError as exc:
             self._send_error(exc)
 
