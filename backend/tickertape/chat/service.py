@@ -297,6 +297,8 @@ class ChatService:
         for reply_log in self.hub.streaming():
             if reply_log.conversation_id == conversation_id:
                 self._stop_reply(reply_log.reply_id)
+        if self._shared is not None:  # its reply may run on another replica
+            await self._shared.stop_conversation(user.id, conversation_id)
         frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
         self.notices.publish(Notice(user.id, frame))
 
@@ -312,13 +314,19 @@ class ChatService:
         return leaf
 
     def reader_left(self, reply_log: ReplyLog) -> None:
-        """A reader went away; honour `on_disconnect: stop` when it was the last one."""
+        """A reader went away; honour `on_disconnect: stop` when it was the last one (with
+        several replicas: the last one on any of them)."""
         if (
-            reply_log.on_disconnect == "stop"
-            and reply_log.end is None
-            and reply_log.listener_count == 0
+            reply_log.on_disconnect != "stop"
+            or reply_log.end is not None
+            or reply_log.listener_count != 0
         ):
-            self._stop_reply(reply_log.reply_id)
+            return
+        reply_id = reply_log.reply_id
+        if self._shared is None:
+            self._stop_reply(reply_id)
+        else:
+            self._shared.last_reader_left(reply_log, lambda: self._stop_reply(reply_id))
 
     async def find_reply(
         self, user: UserRecord, reply_id: str, last_seq: int = 0
