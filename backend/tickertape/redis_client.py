@@ -82,6 +82,9 @@ class Keys:
     def stops(self, replica: str) -> str:
         return f"{self.prefix}stop:{replica}"
 
+    def tool_results(self, replica: str) -> str:
+        return f"{self.prefix}tool:{replica}"
+
     def readers_left(self, replica: str) -> str:
         """The owner's channel: the last reader of one of its replies on a replica left."""
         return f"{self.prefix}left:{replica}"

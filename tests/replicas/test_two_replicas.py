@@ -231,6 +231,46 @@ async def test_a_replica_killed_mid_reply_ends_it_interrupted_elsewhere(
         assert frames[-1]["finish_reason"] == "interrupted"
 
 
+async def test_a_tool_result_sent_to_the_other_replica(deployment: Deployment) -> None:
+    """A reply waits for a tool result on A; the result comes in on B, which relays it to
+    A; the reply goes on (on A, and for B's follower through Redis)."""
+    from tests.e2e.test_tools_live import TOOLS, demo_speaks_tools
+
+    if not demo_speaks_tools():
+        pytest.skip("the demo model has no tool-call format yet")
+    a, b = deployment.replicas[:2]
+    token = deployment.tokens["frank"]
+    async with client(a.ws_url, token) as on_a, client(b.ws_url, token) as on_b:
+        accepted = await on_a.chat(
+            "What is the weather in Paris?",
+            uuid.uuid4().hex,
+            tools=TOOLS,
+            tool_choice="required",
+            parallel_tool_calls=False,
+            params={"temperature": 0, "max_tokens": 120},
+        )
+        assert accepted["type"] == "accepted", accepted
+        reply_id = accepted["reply_id"]
+        skip = ("queued", "token", "reasoning", "tool_call")
+        awaiting = await on_a.recv_type("awaiting_tools", skip=skip)
+        (call,) = awaiting["calls"]
+        await on_b.send(
+            {
+                "type": "tool_result",
+                "reply_id": reply_id,
+                "call_id": call["call_id"],
+                "content": "{}",
+            }
+        )
+        result = await on_a.recv_type("tool_result", skip=skip)
+        assert (result["call_id"], result["content"]) == (call["call_id"], "{}")
+        end = await on_a.recv_type("end", "awaiting_tools", skip=(*skip, "tool_result"))
+        if end["type"] == "awaiting_tools":  # the model calls again: enough, stop it
+            await on_a.send({"type": "stop", "reply_id": reply_id})
+            end = await on_a.recv_type("end", skip=skip)
+        assert end["finish_reason"] in ("stop", "length", "stopped")
+
+
 async def _stored(base_url: str, token: str, conversation_id: str, reply_id: str) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as http:

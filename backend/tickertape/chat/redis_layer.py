@@ -12,6 +12,7 @@ default also implements:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -93,8 +94,10 @@ class RedisLayer:
         self.remote = RemoteLogs(client, keys, self.health, self.reaper.reap, store, rid)
         self.readers = ReaderWatch(client, keys, rid)
         self._stop_handler: Callable[[str], None] | None = None
+        self._tool_result_handler: Callable[[str, str, str], None] | None = None
         self._last_sweep = 0.0
         self.channels.on(keys.stops(rid), self._stop_received)
+        self.channels.on(keys.tool_results(rid), self._tool_result_received)
         self.channels.on(keys.readers_left(rid), self.readers.remote_readers_left)
         self.heartbeat.after_beat(self.limits.refresh)
         self.heartbeat.after_beat(self._sweep)
@@ -136,16 +139,48 @@ class RedisLayer:
         return await self.remote.open(user_id, reply_id, last_seq)
 
     async def stop(self, user_id: str, reply_id: str) -> bool:
+        owner = await self._owner(user_id, reply_id)
+        if owner is None:
+            return False
+        await self._relay_stop(reply_id, owner)
+        return True
+
+    async def tool_result(self, user_id: str, reply_id: str, call_id: str, content: str) -> bool:
+        owner = await self._owner(user_id, reply_id)
+        if owner is None:
+            return False
+        message = json.dumps({"r": reply_id, "c": call_id, "x": content}, ensure_ascii=False)
+        await self._publish(self.keys.tool_results(owner), message, reply_id)
+        return True
+
+    async def _owner(self, user_id: str, reply_id: str) -> str | None:
+        """The replica that runs the reply (None: unknown here); not_found: another user's."""
         try:
             meta = cast(dict[str, str], await self.client.hgetall(self.keys.meta(reply_id)))
         except Exception as exc:
             raise _unavailable(reply_id) from exc
         if not meta or "owner" not in meta:
-            return False
+            return None
         if meta.get("user") != user_id:
             raise ChatError("not_found", "no such reply in progress", reply_id)
-        await self._relay_stop(reply_id, meta["owner"])
-        return True
+        return meta["owner"]
+
+    async def _publish(self, channel: str, message: str, reply_id: str) -> None:
+        try:
+            received = await self.client.publish(channel, message)
+        except Exception as exc:
+            raise _unavailable(reply_id) from exc
+        if not received:  # the owner is reconnecting to Redis, or gone: the client retries
+            raise _unavailable(reply_id)
+
+    def on_tool_result(self, handler: Callable[[str, str, str], None]) -> None:
+        """`handler(reply_id, call_id, content)` for results relayed to this replica."""
+        self._tool_result_handler = handler
+
+    def _tool_result_received(self, data: str) -> None:
+        message = json.loads(data)
+        if self._tool_result_handler is not None:
+            self._tool_result_handler(message["r"], message["c"], message["x"])
 
     async def _relay_stop(self, reply_id: str, owner: str) -> None:
         """Publish the stop on the owner's channel. Nobody listening there: an owner that

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+from tickertape.chat.frame_codec import encode_frame
 from tickertape.chat.remote_log import encode_end
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.redis_client import COMMAND_TIMEOUT_S, Batcher, Keys
@@ -239,7 +240,7 @@ class ReplyMirror:
         if sealed > m.mirrored:
             frames = reply.frames[m.mirrored : sealed]
             fields["s"] = str(m.mirrored + 1)
-            fields["f"] = json.dumps([[f.kind, f.text] for f in frames], separators=(",", ":"))
+            fields["f"] = json.dumps([encode_frame(f) for f in frames], separators=(",", ":"))
         queued = reply.queue_position
         if queued is not None and _queue_due(m, now):
             fields["q"] = str(queued)

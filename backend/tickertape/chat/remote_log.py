@@ -29,7 +29,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tickertape.chat.errors import ChatError
-from tickertape.chat.reply_log import LogFrame, ReplyEnd, ReplyError, ReplyLog
+from tickertape.chat.frame_codec import decode_frame
+from tickertape.chat.reply_log import ReplyEnd, ReplyError, ReplyLog
 from tickertape.redis_client import COMMAND_TIMEOUT_S, Keys, RedisHealth
 
 if TYPE_CHECKING:
@@ -200,9 +201,9 @@ class RemoteReplyLog(ReplyLog):
             self.queue_position = int(fields["q"])
         if "f" in fields:
             seq = int(fields["s"])
-            for kind, text in json.loads(fields["f"]):
+            for encoded in json.loads(fields["f"]):
                 if seq == len(self.frames) + 1:
-                    self.frames.append(LogFrame(seq, kind, text))
+                    self.frames.append(decode_frame(seq, encoded))
                     self.queue_position = None
                 elif seq > len(self.frames) + 1:
                     return False  # frames missing: the stream lost entries

@@ -22,6 +22,11 @@ class SharedReplies(Protocol):
         """Ask the replica that runs the reply to stop it; False if the layer does not know
         the reply. `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""
 
+    async def tool_result(self, user_id: str, reply_id: str, call_id: str, content: str) -> bool:
+        """Hand a client's tool result to the replica that runs the reply (it applies it
+        as its own connections' results); False if the layer does not know the reply.
+        `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""
+
     async def stop_conversation(self, user_id: str, conversation_id: str) -> None:
         """The user deleted the conversation: stop its reply if another replica runs one;
         never raises (the deletion stands either way)."""
