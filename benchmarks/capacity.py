@@ -14,7 +14,7 @@ import math
 
 from benchmarks._report import table
 
-TURN_COMMANDS = 6  # acquire place + message bucket + register (3) + notice, per turn
+TURN_COMMANDS = 7  # acquire place + message bucket + register (4) + notice, per turn
 
 
 def model(a: argparse.Namespace) -> list[list[str]]:

@@ -36,23 +36,34 @@ class Run:
     itl_p99_ms: float
     cpu_ms_per_1k: float  # the server process's CPU time (all threads) per 1000 tokens
     itl_s: list[float]
+    loop_cpu_ms_per_1k: float = float("nan")  # its main thread's (the event loop's)
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc; NaN elsewhere)."""
+def process_cpu_s(pid: int, thread: int | None = None) -> float:
+    """User + system CPU seconds of a process, or of one of its threads (Linux /proc; NaN
+    elsewhere). The main thread's id is the process id."""
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def one_run(server: ServerProcess, streams: int, tokens: int) -> Run:
+async def one_run(
+    server: ServerProcess, streams: int, tokens: int, auth_tokens: list[str] | None = None
+) -> Run:
+    """One run of `streams` concurrent replies; with `auth_tokens`, a user per stream."""
     assert server.proc is not None
     loop = asyncio.get_running_loop()
-    cpu_before, started = process_cpu_s(server.proc.pid), loop.time()
-    stats: StreamStats = await run_clients(server.ws_url, streams, 0, tokens)
-    elapsed, cpu_s = loop.time() - started, process_cpu_s(server.proc.pid) - cpu_before
+    pid = server.proc.pid
+    cpu_before, loop_before = process_cpu_s(pid), process_cpu_s(pid, pid)
+    started = loop.time()
+    stats: StreamStats = await run_clients(
+        server.ws_url, streams, 0, tokens, auth_tokens=auth_tokens
+    )
+    elapsed, cpu_s = loop.time() - started, process_cpu_s(pid) - cpu_before
+    loop_cpu_s = process_cpu_s(pid, pid) - loop_before
     if stats.failures or stats.violations:
         raise RuntimeError(f"the run is invalid: {stats.failures[:3]} {stats.violations[:3]}")
     return Run(
@@ -61,6 +72,7 @@ async def one_run(server: ServerProcess, streams: int, tokens: int) -> Run:
         percentile(stats.itl_s, 0.99) * 1000,
         cpu_s * 1000 / (stats.completion_tokens / 1000),
         stats.itl_s,
+        loop_cpu_s * 1000 / (stats.completion_tokens / 1000),
     )
 
 

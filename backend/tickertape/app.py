@@ -149,6 +149,7 @@ async def _lifespan(
             system_prompt=settings.system_prompt,
             checkpoint_interval_ms=settings.checkpoint_interval_ms,
             checkpoint_tokens=settings.checkpoint_tokens,
+            tool_wait_s=settings.tool_wait_s,
         ),
         engine,
         store,
@@ -160,6 +161,7 @@ async def _lifespan(
     )
     if shared is not None:
         shared.on_stop(chat.stop_owned)
+        shared.on_tool_result(chat.tool_result_owned)
         shared.watch(metrics)
     app.state.services = Services(
         settings=settings,

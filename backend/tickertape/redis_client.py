@@ -58,6 +58,14 @@ class Keys:
     def reap_lock(self, reply_id: str) -> str:
         return f"{self.prefix}reap:{reply_id}"
 
+    def readers(self, reply_id: str) -> str:
+        """The replicas (other than the owner) with a connection following the reply."""
+        return f"{self.prefix}rd:{reply_id}"
+
+    def conversation(self, conversation_id: str) -> str:
+        """The reply streaming (or streamed lately) in a conversation."""
+        return f"{self.prefix}cv:{conversation_id}"
+
     def in_flight(self, user_id: str) -> str:
         return f"{self.prefix}inflight:{user_id}"
 
@@ -73,6 +81,13 @@ class Keys:
 
     def stops(self, replica: str) -> str:
         return f"{self.prefix}stop:{replica}"
+
+    def tool_results(self, replica: str) -> str:
+        return f"{self.prefix}tool:{replica}"
+
+    def readers_left(self, replica: str) -> str:
+        """The owner's channel: the last reader of one of its replies on a replica left."""
+        return f"{self.prefix}left:{replica}"
 
 
 def connect(url: str) -> Redis:
@@ -206,14 +221,17 @@ class Heartbeat:
             for task in jobs.values():
                 task.cancel()
 
-    async def stop(self) -> None:
+    async def stop(self, leave: bool = True) -> None:
+        """Stop beating and remove the heartbeat; `leave`: also leave `replicas` (else the
+        janitors of the others treat this replica as dead and end what it still owns)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         try:
             pipe = self._client.pipeline(transaction=False)
             pipe.delete(self._keys.heartbeat(self.replica_id))
-            pipe.srem(self._keys.replicas, self.replica_id)
+            if leave:
+                pipe.srem(self._keys.replicas, self.replica_id)
             await pipe.execute()
         except Exception:
             log.info("could not remove this replica's heartbeat from redis", exc_info=True)

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
         ge=0,
         description="how long /v1/responses serves a response after its creation (0: forever)",
     )
+    tool_wait_s: float = Field(
+        300.0, gt=0, description="how long a reply waits for its tool results (WebSocket)"
+    )
     checkpoint_interval_ms: int = Field(250, ge=10, description="reply checkpoint cadence")
     checkpoint_tokens: int = Field(32, ge=1, description="checkpoint after this many frames")
     ws_ping_interval_s: float = Field(20.0, gt=0, description="protocol ping interval")

@@ -173,3 +173,23 @@ def test_any_text_round_trips_through_the_stream(text: str, kind: str) -> None:
     assert "".join(deltas) == full
     if "\ufffd" not in full:
         assert_whole_characters(deltas)
+
+
+def test_kept_special_markup_is_text_in_its_place() -> None:
+    """Mistral's `[TOOL_CALLS]` is a special token: skip_special_tokens would drop it, but
+    the reply's parser must see it, in order."""
+    from tests.engine import tiny
+    from tickertape.engine.output_setup import OutputSetup
+
+    tok = tiny.tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["[TOOL_CALLS]"]})
+    tok.chat_template = "{{ '[TOOL_CALLS]' }}"  # what makes the format Mistral's
+    marker = tok.convert_tokens_to_ids("[TOOL_CALLS]")
+    setup = OutputSetup(tok, len(tok), frozenset({2}))
+    assert setup.format.calls is not None
+    assert setup.format.calls.name == "mistral"
+    assert setup.kept == {marker: "[TOOL_CALLS]"}
+    ids = [*tok.encode("Sure. ", add_special_tokens=False), marker, *tok.encode('[{"a": 1}]')]
+    for kept, want in ((setup.kept, 'Sure. [TOOL_CALLS][{"a": 1}]'), ({}, 'Sure. [{"a": 1}]')):
+        detok = Detokenizer(tok.backend_tokenizer, kept=kept)
+        assert "".join(detok.push(t) for t in ids) + detok.finish() == want

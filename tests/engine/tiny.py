@@ -103,12 +103,24 @@ ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+# Plain ChatML: these checkpoints test token exactness, so their replies are plain text
+# (no thinking or tool-call format, whose parser reads markup the random model may write).
+CHATML = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
 def tokenizer() -> Any:
     from transformers import AutoTokenizer
 
     from tickertape.engine.demo import DEMO_MODEL_DIR
 
-    return AutoTokenizer.from_pretrained(DEMO_MODEL_DIR)
+    tok = AutoTokenizer.from_pretrained(DEMO_MODEL_DIR)
+    tok.chat_template = CHATML
+    return tok
 
 
 def build_config(name: str) -> Any:

@@ -88,8 +88,15 @@ def test_past_the_end_the_terminal_event_alone() -> None:
     stored = [*frames("x"), end("interrupted", "interrupted")]
     events = render_all("r", META, stored, starting_after=40)
     assert [e["type"] for e in events] == ["response.incomplete"]
+    # The terminal of an interrupted response was never streamed (the server died): a
+    # client holding its number held a delta there, so it still gets the terminal.
     last = render_all("r", META, stored)[-1]["sequence_number"]
-    assert render_all("r", META, stored, starting_after=last) == []
+    held = render_all("r", META, stored, starting_after=last)
+    assert [e["type"] for e in held] == ["response.incomplete"]
+    # A finished response's terminal was streamed: holding its number means holding all.
+    done = [*frames("x"), end("stop", "complete")]
+    last = render_all("r", META, done)[-1]["sequence_number"]
+    assert render_all("r", META, done, starting_after=last) == []
 
 
 def record(log: ReplyLog, ends: list[int] | None) -> MessageRecord:

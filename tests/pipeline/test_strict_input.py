@@ -107,11 +107,8 @@ async def test_a_lone_surrogate_on_v1_is_a_400_and_keeps_the_connection(
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
-        ("tool_choice", "auto"),
         ("functions", [{"name": "f", "parameters": {}}]),
         ("function_call", "auto"),
-        ("response_format", {"type": "json_object"}),
         ("logit_bias", {"1": 5}),
         ("top_logprobs", 2),
         ("logprobs", True),

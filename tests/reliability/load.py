@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,13 +70,18 @@ async def read_reply(c: Client, reply_id: str, stats: StreamStats, accepted_at: 
 
 
 async def stream_until(
-    url: str, until: float, max_tokens: int, stats: StreamStats, min_replies: int = 1
+    url: str,
+    until: float,
+    max_tokens: int,
+    stats: StreamStats,
+    min_replies: int = 1,
+    token: str | None = None,
 ) -> None:
     """One socket: ask for replies back to back until `until` (monotonic) has passed."""
     try:
         # No client keepalive pings: a measuring client whose own loop lags must not drop
         # its sockets (the server still pings, and the library answers).
-        async with client(url, open_timeout=OPEN_TIMEOUT_S, ping_interval=None) as c:
+        async with client(url, token, open_timeout=OPEN_TIMEOUT_S, ping_interval=None) as c:
             done = 0
             while done < min_replies or time.monotonic() < until:
                 accepted = await c.chat(
@@ -91,12 +97,23 @@ async def stream_until(
 
 
 async def run_clients(
-    url: str, sockets: int, seconds: float, max_tokens: int, min_replies: int = 1
+    url: str,
+    sockets: int,
+    seconds: float,
+    max_tokens: int,
+    min_replies: int = 1,
+    auth_tokens: Sequence[str] | None = None,
 ) -> StreamStats:
+    """`sockets` streaming clients; with `auth_tokens` (one per socket) each socket is its
+    own user, else all are the same one (then every turn notifies all the other sockets)."""
     stats = StreamStats()
     until = time.monotonic() + seconds
+    tokens = auth_tokens or [None] * sockets
     await asyncio.gather(
-        *(stream_until(url, until, max_tokens, stats, min_replies) for _ in range(sockets))
+        *(
+            stream_until(url, until, max_tokens, stats, min_replies, tokens[i])
+            for i in range(sockets)
+        )
     )
     return stats
 

@@ -24,6 +24,7 @@ from tickertape.engine.types import (
     SamplingParams,
     Timing,
     Usage,
+    text_piece,
 )
 
 MODEL = "fault-model"  # what tests/remote/conftest.py's upstream lists first
@@ -237,16 +238,16 @@ async def test_remote_reply_delivers_one_result_and_nothing_after() -> None:
     reply = RemoteReply("r1", sink)
     reply.queued(0)
     for piece in ["a", "b"]:
-        reply.push(piece)
+        reply.push(text_piece(piece))
     reply.queued(3)  # text has started: a queue position is stale
     result = GenerationResult(FinishReason.STOP, Usage(1, 2), Timing())
     assert reply.finish(result)
-    reply.push("late")  # after the finish: dropped
+    reply.push(text_piece("late"))  # after the finish: dropped
     assert not reply.finish(result)
     assert sink.updates == [
         ReplyUpdate(queued=0),
-        ReplyUpdate(text="a"),
-        ReplyUpdate(text="b"),
+        ReplyUpdate(text_piece("a")),
+        ReplyUpdate(text_piece("b")),
         ReplyUpdate(result=result),
     ]
 

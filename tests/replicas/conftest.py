@@ -32,7 +32,7 @@ REPLICA_FLAGS = (
     "--messages-per-minute",
     "60",
 )
-USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import os
 import random
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -228,3 +229,117 @@ async def test_a_replica_killed_mid_reply_ends_it_interrupted_elsewhere(
         while not frames or frames[-1]["type"] != "end":
             frames.append(await again.recv_type("token", "snapshot", "end", timeout=10))
         assert frames[-1]["finish_reason"] == "interrupted"
+
+
+async def test_a_tool_result_sent_to_the_other_replica(deployment: Deployment) -> None:
+    """A reply waits for a tool result on A; the result comes in on B, which relays it to
+    A; the reply goes on (on A, and for B's follower through Redis)."""
+    from tests.e2e.test_tools_live import TOOLS, demo_speaks_tools
+
+    if not demo_speaks_tools():
+        pytest.skip("the demo model has no tool-call format yet")
+    a, b = deployment.replicas[:2]
+    token = deployment.tokens["frank"]
+    async with client(a.ws_url, token) as on_a, client(b.ws_url, token) as on_b:
+        accepted = await on_a.chat(
+            "What is the weather in Paris?",
+            uuid.uuid4().hex,
+            tools=TOOLS,
+            tool_choice="required",
+            parallel_tool_calls=False,
+            params={"temperature": 0, "max_tokens": 120},
+        )
+        assert accepted["type"] == "accepted", accepted
+        reply_id = accepted["reply_id"]
+        skip = ("queued", "token", "reasoning", "tool_call")
+        awaiting = await on_a.recv_type("awaiting_tools", skip=skip)
+        (call,) = awaiting["calls"]
+        await on_b.send(
+            {
+                "type": "tool_result",
+                "reply_id": reply_id,
+                "call_id": call["call_id"],
+                "content": "{}",
+            }
+        )
+        result = await on_a.recv_type("tool_result", skip=skip)
+        assert (result["call_id"], result["content"]) == (call["call_id"], "{}")
+        end = await on_a.recv_type("end", "awaiting_tools", skip=(*skip, "tool_result"))
+        if end["type"] == "awaiting_tools":  # the model calls again: enough, stop it
+            await on_a.send({"type": "stop", "reply_id": reply_id})
+            end = await on_a.recv_type("end", skip=skip)
+        assert end["finish_reason"] in ("stop", "length", "stopped")
+
+
+async def _stored(base_url: str, token: str, conversation_id: str, reply_id: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as http:
+        convo = (await http.get(f"/api/conversations/{conversation_id}")).json()
+    return next(m for m in convo["messages"] if m["id"] == reply_id)
+
+
+async def test_on_disconnect_stop_counts_the_readers_of_every_replica(
+    deployment: Deployment,
+) -> None:
+    """A reply with `on_disconnect: stop` runs on A. Its reader on A leaves while a reader
+    on B follows it: it goes on. The reader on B leaves: it stops."""
+    a, b = deployment.replicas[:2]
+    token = deployment.tokens["grace"]
+    params = {**long_params(3000), "on_disconnect": "stop"}
+    async with client(a.ws_url, token) as on_a:
+        accepted = await on_a.chat("Tell me a long story.", uuid.uuid4().hex, params=params)
+        started = time.monotonic()
+        reply_id, conversation_id = accepted["reply_id"], accepted["conversation_id"]
+        await on_a.recv_type("token")
+        async with client(b.ws_url, token) as on_b:
+            await on_b.send({"type": "resume", "reply_id": reply_id, "last_seq": 0})
+            _, seq = await _read_tokens(on_b, reply_id, 1)
+            # B's reader is in Redis (written when it started following)
+            deadline = time.monotonic() + 5
+            while not deployment.redis.command("SMEMBERS", f"tt:rd:{reply_id}").startswith(b"*1"):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            on_a.ws.transport.abort()  # A's only reader goes (a close would wait behind
+            # the frames this client does not read)
+            left_at = time.monotonic()
+            while time.monotonic() - left_at < 0.5:  # B's reader still gets frames
+                frame = await on_b.recv_type("token", "end", timeout=10)
+                assert frame["type"] == "token", frame
+                assert frame["seq"] == seq + 1
+                seq = frame["seq"]
+            stored = await _stored(a.base_url, token, conversation_id, reply_id)
+            assert stored["status"] == "streaming"
+            on_b.ws.transport.abort()  # now the last reader anywhere goes
+            left_at = time.monotonic()
+        while (stored := await _stored(b.base_url, token, conversation_id, reply_id))[
+            "status"
+        ] == "streaming":
+            assert time.monotonic() - left_at < 10
+            await asyncio.sleep(0.1)
+        print(
+            f"stopped {time.monotonic() - left_at:.2f} s after the last reader (on B) left, "
+            f"{time.monotonic() - started:.2f} s after the start"
+        )
+        assert stored["status"] == "stopped"
+        assert stored["seq"] >= seq
+
+
+async def test_deleting_a_conversation_on_b_stops_its_reply_on_a(deployment: Deployment) -> None:
+    a, b = deployment.replicas[:2]
+    token = deployment.tokens["heidi"]
+    async with client(a.ws_url, token) as on_a:
+        accepted = await on_a.chat(
+            "Tell me a long story.", uuid.uuid4().hex, params=long_params(3000)
+        )
+        reply_id = accepted["reply_id"]
+        await on_a.recv_type("token")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=b.base_url, headers=headers, timeout=10) as http:
+            deleted_at = time.monotonic()
+            answer = await http.delete(f"/api/conversations/{accepted['conversation_id']}")
+            assert answer.status_code == 204
+        _, _, end = await on_a.collect_reply(reply_id, after_seq=1)
+        waited = time.monotonic() - deleted_at
+        print(f"the reply on A ended {waited * 1000:.0f} ms after the deletion on B")
+        assert end["finish_reason"] == "stopped", end
+        assert waited < 3

@@ -16,7 +16,7 @@ from tickertape.store.errors import DatabaseUnavailable, InvalidDatabaseUrl, Sto
 from tickertape.store.migrations import downgrade, is_at_head, upgrade, upgrade_to_head
 from tickertape.store.models import Base
 from tickertape.store.sql_store import SqlStore
-from tickertape.store.types import TurnRecord
+from tickertape.store.types import ReplyFinal, TurnRecord
 from tickertape.transport.views import transcript_json
 
 TABLES = {"users", "api_tokens", "web_sessions", "audit_log", "conversations", "messages"}
@@ -26,6 +26,7 @@ REVISIONS = [
     "0002_reply_error_code",
     "0003_message_tree",
     "0004_response_frames",
+    "0005_reasoning_tools",
 ]
 
 
@@ -176,3 +177,71 @@ async def test_linear_conversations_become_trees(db_url: str) -> None:
         assert after.summary.active_leaf_id == turn.reply_id
     finally:
         await store.close()
+
+
+async def test_replies_gain_reasoning_and_tool_calls(db_url: str) -> None:
+    """0005 on a database filled through the 0004 schema: old replies read back with no
+    reasoning and no calls; new ones keep both, through checkpoints and the final write;
+    the downgrade keeps every answer."""
+    await upgrade(db_url, "0004_response_frames", lambda _: None)
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            for statement in filter(str.strip, _OLD_ROWS.split(";")):
+                await conn.execute(text(statement), {"t": datetime(2026, 1, 1, tzinfo=UTC)})
+    finally:
+        await engine.dispose()
+    await upgrade_to_head(db_url, lambda _: None)
+    calls = [
+        {
+            "index": 0,
+            "id": "call_1",
+            "name": "get_weather",
+            "arguments": '{"city": "Paris"}',
+            "result": '{"condition": "sunny"}',
+            "round": 0,
+            "content_end": 0,
+            "reasoning_end": 5,
+        }
+    ]
+    store = SqlStore.from_url(db_url)
+    await store.start()
+    try:
+        old = await store.get_message("m3")
+        assert old is not None
+        assert (old.content, old.reasoning, old.tool_calls) == ("hello", None, None)
+        turn = await store.start_turn("u1", "k6", "weather?", "c2", {})
+        store.checkpoint_reply(turn.reply_id, "", 2, [0, 0], reasoning="Hmm.", tool_calls=None)
+        await store.flush()
+        streaming = await store.get_message(turn.reply_id)
+        assert streaming is not None
+        assert (streaming.seq, streaming.reasoning) == (2, "Hmm.")
+        final = ReplyFinal(
+            turn.reply_id,
+            "Sunny.",
+            5,
+            "complete",
+            "stop",
+            {},
+            {},
+            frame_ends=(0, 0, 0, 0, 6),
+            reasoning="Hmm..",
+            tool_calls=tuple(calls),
+        )
+        await store.finish_reply(final)
+        done = await store.get_message(turn.reply_id)
+        assert done is not None
+        assert (done.content, done.reasoning, done.tool_calls) == ("Sunny.", "Hmm..", calls)
+        view = transcript_json(await store.get_transcript("c2", "u1"))
+        assert view["messages"][-1]["reasoning"] == "Hmm.."
+        assert view["messages"][-1]["tool_calls"][0]["result"] == '{"condition": "sunny"}'
+    finally:
+        await store.close()
+    await downgrade(db_url, "0004_response_frames", lambda _: None)
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT content FROM messages WHERE id = 'm3'"))
+            assert rows.scalar() == "hello"
+    finally:
+        await engine.dispose()

@@ -50,7 +50,7 @@ async def serve_app(
     """Migrate a fresh SQLite file, create `users` and `admins` (with one API token each,
     `tt_<name>...`), and serve the app on a listening loopback socket until the block ends."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'tickertape.db'}"
-    config = Settings(database_url=database_url, auth="token", **settings)  # type: ignore[arg-type]
+    config = Settings(**{"database_url": database_url, "auth": "token", **settings})  # type: ignore[arg-type]
     await prepare_database(config, migrate=True)
     accounts: dict[str, tuple[UserRecord, str]] = {}
     store = SqlStore.from_url(database_url)

@@ -7,12 +7,21 @@ nothing until a stop), `overload` (submit refuses after the commit), `ratelimit`
 `check_capacity` refuse, as a full generation queue does. `paced` replies `max_tokens`
 words (" w0", " w1", ...), each one only when the test releases a step
 (`engine.steps.release()`), so a test decides how far a reply has got.
+
+Typed pieces: `think` reasons (REASONING pieces "Let me think" / " about it.") before the
+words. With tools declared (not `tool_choice: none`), `tool` (or any tool choice that
+forces a call) writes a reasoning piece, one text piece, then a call of the first callable
+tool whose arguments `{"x": 1, "y": "two"}` arrive in four deltas, and ends TOOL_CALLS;
+`tools2` makes two calls. `paced_tool` is `tool` one piece per released step. A prompt
+whose last message is a `tool` result answers "Result: <content>" (and ends STOP).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tickertape.engine.types import (
@@ -21,6 +30,8 @@ from tickertape.engine.types import (
     EngineStats,
     FinishReason,
     GenerationResult,
+    OutputPiece,
+    PieceKind,
     Prompt,
     PromptTooLong,
     ReplySink,
@@ -28,10 +39,12 @@ from tickertape.engine.types import (
     SamplingParams,
     Timing,
     Usage,
+    text_piece,
 )
 
 MODEL = "test-model"
 REPLY = "The quick brown fox jumps over the lazy dog"
+ARGUMENT_DELTAS = ('{"x": ', "1, ", '"y": "t', 'wo"}')
 
 
 @dataclass
@@ -109,6 +122,21 @@ class ScriptEngine:
 
         sink.deliver(ReplyUpdate(queued=0))
         await _next_step()
+        rules = params.output
+        last = prompt.messages[-1]
+        if last.role == "tool":
+            sink.deliver(ReplyUpdate(text_piece(f"Result: {last.content}")))
+            finish(FinishReason.STOP, 1)
+            return
+        if rules.calls_allowed and (
+            content in ("tool", "tools2", "paced_tool") or rules.calls_forced
+        ):
+            await self._tool_script(content, params, sink, stopped, finish)
+            return
+        if content == "think":
+            for piece in ("Let me think", " about it."):
+                sink.deliver(ReplyUpdate((OutputPiece(PieceKind.REASONING, piece),)))
+                await _next_step()
         if content == "ratelimit":
             finish(FinishReason.ERROR, 0, "rate_limited")
             return
@@ -135,16 +163,45 @@ class ScriptEngine:
             cut = min((candidate.find(s) for s in params.stop if s in candidate), default=-1)
             if cut >= 0:  # the stop string ends the reply and is not part of it
                 if cut > len(text):
-                    sink.deliver(ReplyUpdate(text=candidate[len(text) : cut]))
+                    sink.deliver(ReplyUpdate(text_piece(candidate[len(text) : cut])))
                 break
             text += word
             sent += 1
-            sink.deliver(ReplyUpdate(text=word))
+            sink.deliver(ReplyUpdate(text_piece(word)))
             await _next_step()
         if content == "forever" and reason is not FinishReason.STOPPED:
             await stopped.wait()
             reason = FinishReason.STOPPED
         finish(reason, sent)
+
+    async def _tool_script(
+        self,
+        content: str,
+        params: SamplingParams,
+        sink: ReplySink,
+        stopped: asyncio.Event,
+        finish: Callable[[FinishReason, int], None],
+    ) -> None:
+        tools = params.output.callable_tools
+        calls = 2 if content == "tools2" else 1
+        pieces = [
+            OutputPiece(PieceKind.REASONING, "I should call a tool."),
+            OutputPiece(PieceKind.TEXT, "Calling."),
+        ]
+        for index in range(calls):
+            tool = tools[index % len(tools)]
+            call_id = f"call_{uuid.uuid4().hex[:12]}"
+            pieces.append(OutputPiece(PieceKind.TOOL_CALL, "", index, call_id, tool.name))
+            pieces += [OutputPiece(PieceKind.TOOL_CALL, d, index) for d in ARGUMENT_DELTAS]
+        for sent, piece in enumerate(pieces):
+            if content == "paced_tool":
+                await _paced_step(self.steps, stopped)
+            if stopped.is_set():
+                finish(FinishReason.STOPPED, sent)
+                return
+            sink.deliver(ReplyUpdate((piece,)))
+            await _next_step()
+        finish(FinishReason.TOOL_CALLS, len(pieces))
 
 
 async def _paced_step(steps: asyncio.Semaphore, stopped: asyncio.Event) -> None:

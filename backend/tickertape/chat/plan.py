@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tickertape.chat.errors import ChatError
+from tickertape.chat.reply_parts import as_messages
 from tickertape.engine.types import ChatMessage
 from tickertape.store.tree import Tree
 from tickertape.store.types import MessageRecord, Placement, Store, UserRecord
@@ -77,10 +78,16 @@ def _message_of(tree: Tree[MessageRecord], message_id: str, role: str, ref: str)
 
 
 def _history(path: list[MessageRecord]) -> list[ChatMessage]:
-    """The stored messages of a path that go into a prompt (no failed or empty replies)."""
-    return [
-        ChatMessage(m.role, m.content)
-        for m in path
-        if m.role == "user"
-        or (m.role == "assistant" and m.status in HISTORY_STATUSES and m.content)
-    ]
+    """The stored messages of a path that go into a prompt (no failed or empty replies).
+    A reply with reasoning or tool calls becomes the messages its template expects
+    (assistant with its calls, a `tool` message per result, then the rest)."""
+    out: list[ChatMessage] = []
+    for m in path:
+        if m.role == "user":
+            out.append(ChatMessage("user", m.content))
+        elif m.role == "assistant" and m.status in HISTORY_STATUSES:
+            if m.tool_calls:
+                out += as_messages(m.content, m.reasoning, m.tool_calls)
+            elif m.content:
+                out.append(ChatMessage("assistant", m.content, m.reasoning))
+    return out

@@ -6,12 +6,13 @@ default also implements:
 | --- | --- | --- |
 | `UserLimits` | `LocalLimits` | `RedisLimits` (redis_limits.py) |
 | `NoticeBus` | `LocalNoticeBus` | `RedisNoticeBus` (redis_notices.py) |
-| `SharedReplies` (chat service) | none | this class: the mirror of this replica's replies (redis_mirror.py), remote logs of the others' (remote_log.py), stops relayed to the owner, dead owners' replies ended (redis_reaper.py) |
+| `SharedReplies` (chat service) | none | this class: the mirror of this replica's replies (redis_mirror.py), remote logs of the others' (remote_log.py), stops relayed to the owner (also when a conversation is deleted elsewhere), `on_disconnect: stop` counting every replica's readers (redis_readers.py), dead owners' replies ended (redis_reaper.py) |
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from tickertape.chat.limits import LimitsConfig
 from tickertape.chat.redis_limits import RedisLimits, unavailable
 from tickertape.chat.redis_mirror import ReplyMirror
 from tickertape.chat.redis_notices import RedisChannels, RedisNoticeBus
+from tickertape.chat.redis_readers import ReaderWatch
 from tickertape.chat.redis_reaper import SWEEP_EVERY_S, Reaper, ReaperStore
 from tickertape.chat.remote_log import RemoteLogs
 from tickertape.chat.reply_log import ReplyLog
@@ -89,12 +91,17 @@ class RedisLayer:
             retention_s=config.retention_s,
             max_entries=config.max_entries,
         )
-        self.remote = RemoteLogs(client, keys, self.health, self.reaper.reap)
+        self.remote = RemoteLogs(client, keys, self.health, self.reaper.reap, store, rid)
+        self.readers = ReaderWatch(client, keys, rid)
         self._stop_handler: Callable[[str], None] | None = None
+        self._tool_result_handler: Callable[[str, str, str], None] | None = None
         self._last_sweep = 0.0
         self.channels.on(keys.stops(rid), self._stop_received)
+        self.channels.on(keys.tool_results(rid), self._tool_result_received)
+        self.channels.on(keys.readers_left(rid), self.readers.remote_readers_left)
         self.heartbeat.after_beat(self.limits.refresh)
         self.heartbeat.after_beat(self._sweep)
+        self.heartbeat.after_beat(self.readers.recheck)
 
     @classmethod
     async def open(
@@ -132,23 +139,91 @@ class RedisLayer:
         return await self.remote.open(user_id, reply_id, last_seq)
 
     async def stop(self, user_id: str, reply_id: str) -> bool:
+        owner = await self._owner(user_id, reply_id)
+        if owner is None:
+            return False
+        await self._relay_stop(reply_id, owner)
+        return True
+
+    async def tool_result(self, user_id: str, reply_id: str, call_id: str, content: str) -> bool:
+        owner = await self._owner(user_id, reply_id)
+        if owner is None:
+            return False
+        message = json.dumps({"r": reply_id, "c": call_id, "x": content}, ensure_ascii=False)
+        await self._publish(self.keys.tool_results(owner), message, reply_id)
+        return True
+
+    async def _owner(self, user_id: str, reply_id: str) -> str | None:
+        """The replica that runs the reply (None: unknown here); not_found: another user's."""
         try:
             meta = cast(dict[str, str], await self.client.hgetall(self.keys.meta(reply_id)))
         except Exception as exc:
-            error = unavailable()
-            error.ref = reply_id
-            raise error from exc
+            raise _unavailable(reply_id) from exc
         if not meta or "owner" not in meta:
-            return False
+            return None
         if meta.get("user") != user_id:
             raise ChatError("not_found", "no such reply in progress", reply_id)
+        return meta["owner"]
+
+    async def _publish(self, channel: str, message: str, reply_id: str) -> None:
         try:
-            await self.client.publish(self.keys.stops(meta["owner"]), reply_id)
+            received = await self.client.publish(channel, message)
         except Exception as exc:
-            error = unavailable()
-            error.ref = reply_id
-            raise error from exc
-        return True
+            raise _unavailable(reply_id) from exc
+        if not received:  # the owner is reconnecting to Redis, or gone: the client retries
+            raise _unavailable(reply_id)
+
+    def on_tool_result(self, handler: Callable[[str, str, str], None]) -> None:
+        """`handler(reply_id, call_id, content)` for results relayed to this replica."""
+        self._tool_result_handler = handler
+
+    def _tool_result_received(self, data: str) -> None:
+        message = json.loads(data)
+        if self._tool_result_handler is not None:
+            self._tool_result_handler(message["r"], message["c"], message["x"])
+
+    async def _relay_stop(self, reply_id: str, owner: str) -> None:
+        """Publish the stop on the owner's channel. Nobody listening there: an owner that
+        is alive is reconnecting to Redis (`overloaded`: the client retries); a dead one's
+        reply is ended here and now, not at the janitor's next round."""
+        try:
+            if await self.client.publish(self.keys.stops(owner), reply_id):
+                return
+            alive = await self.client.exists(self.keys.heartbeat(owner))
+        except Exception as exc:
+            raise _unavailable(reply_id) from exc
+        if alive:
+            raise _unavailable(reply_id)
+        try:
+            await self.reaper.reap(reply_id, owner)
+        except Exception as exc:
+            raise _unavailable(reply_id) from exc
+
+    async def stop_conversation(self, user_id: str, conversation_id: str) -> None:
+        try:
+            reply_id = cast(
+                str | None, await self.client.get(self.keys.conversation(conversation_id))
+            )
+            meta = (
+                cast(dict[str, str], await self.client.hgetall(self.keys.meta(reply_id)))
+                if reply_id
+                else {}
+            )
+        except Exception as exc:
+            log.warning(
+                "redis: the reply of deleted conversation %s not stopped: %s", conversation_id, exc
+            )
+            return
+        owner = meta.get("owner")
+        if not reply_id or owner is None or meta.get("user") != user_id or owner == self.replica_id:
+            return  # none, or this replica's own (the chat service stopped it)
+        try:
+            await self._relay_stop(reply_id, owner)
+        except ChatError:
+            log.warning("redis: reply %s of a deleted conversation not stopped", reply_id)
+
+    def last_reader_left(self, reply_log: ReplyLog, stop: Callable[[], None]) -> None:
+        self.readers.local_readers_left(reply_log, stop)
 
     def on_stop(self, handler: Callable[[str], None]) -> None:
         """`handler(reply_id)` for stops that other replicas relay to this one."""
@@ -174,15 +249,26 @@ class RedisLayer:
 
     async def close(self) -> None:
         """After the chat service drained: the last ends go out, then this replica leaves."""
+        unfinished = True
         try:
             await self.mirror.close()
+            unfinished = self.mirror.pending > 0
             await self.notices.close()
             await self.limits.close()
         finally:
-            await self.heartbeat.stop()
+            # Ends that could not be written: stay in `replicas`, so that once the
+            # heartbeat lapses the janitor of another replica ends those replies.
+            await self.heartbeat.stop(leave=not unfinished)
             await self.channels.close()
+            await self.readers.close()
             await self.remote.close()
             await self.client.aclose()
+
+
+def _unavailable(reply_id: str) -> ChatError:
+    error = unavailable()
+    error.ref = reply_id
+    return error
 
 
 class _RedisCollector(Collector):

@@ -3,15 +3,18 @@
 For every reply it runs, the replica writes
 - at the start (awaited before the engine gets the reply, so that a resume on another
   replica right after `accepted` finds it): the meta hash `m:{id}` (owner, user,
-  conversation, stored) and the reply's id in the set `owned:{replica}` (what the janitor
-  ends as `interrupted` if this replica dies);
+  conversation, stored, on_disconnect), the reply's id in the set `owned:{replica}` (what
+  the janitor ends as `interrupted` if this replica dies) and in `cv:{conversation}` (what a
+  deletion of the conversation on another replica stops);
 - every `interval_ms` (a tick), for each reply with news, ONE stream entry on `r:{id}`:
   the frames sealed since the last entry `{s: first seq, f: [[kind, text], ...]}`, a queue
-  position `{q}` while it waits, and finally the end `{e}`. All replies' entries of a tick
-  go out in one pipelined round trip. `XADD ... MAXLEN ~ N` bounds a stream (N is above
-  what a legitimate reply writes: one entry holds at least one frame, a frame at least one
-  token). Keys expire `resume_retention_s` after the end (while streaming, they are
-  refreshed every 10 s).
+  position `{q}` while it waits (at most one a second), and finally the end `{e}`. All
+  replies' entries of a tick go out in one pipelined round trip. `XADD ... MAXLEN ~ N`
+  bounds a stream (N is above what a legitimate reply writes: one entry holds at least one
+  frame, a frame at least one token). Keys expire `resume_retention_s` after the end (while
+  streaming, they are refreshed every 10 s; a refresh that finds them gone, as after a
+  Redis restart without persistence, has the reply registered and its stream written
+  again from seq 1).
 
 Seq: the local log is the one authority. The tick seals the log's open tail (as a reader
 asking for the next frame would) and publishes frames `mirrored+1 .. sealed` in order; a
@@ -27,8 +30,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from tickertape.chat.frame_codec import encode_frame
 from tickertape.chat.remote_log import encode_end
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.redis_client import COMMAND_TIMEOUT_S, Batcher, Keys
@@ -41,6 +45,13 @@ log = logging.getLogger(__name__)
 
 STREAMING_TTL_S = 600.0  # keys of a streaming reply, refreshed every EXPIRY_REFRESH_S
 EXPIRY_REFRESH_S = 10.0
+# `cv:{conversation}` (the reply streaming in it): refreshed with the others while the reply
+# streams, left to lapse after its end (a later turn of the conversation overwrites it).
+CONVERSATION_TTL_S = 60.0
+# A waiting reply's queue position moves at every step of a busy engine; followers on other
+# replicas see it at most this stale (the first position at once). Written at every tick, the
+# positions of hundreds of waiting replies were most of the mirror's commands.
+QUEUE_EVERY_S = 1.0
 
 
 @dataclass
@@ -48,9 +59,21 @@ class _Mirrored:
     log: ReplyLog
     stored: bool
     registered: bool = False
+    registering: bool = False  # the registration at the start is in flight (not the ticks')
     mirrored: int = 0  # the last seq written to the stream
     queued: int | None = None  # the last queue position written
+    queued_at: float = 0.0  # when (monotonic)
     expires_at: float = field(default_factory=time.monotonic)
+    rewrite: bool = False  # Redis lost the reply's keys: write its stream again from seq 1
+
+
+class _Planned(NamedTuple):
+    mirrored: int  # the last seq this tick writes
+    queued: int | None  # the queue position written last, with this tick's
+    ended: bool  # this tick writes the end
+    entry: bool  # this tick writes a stream entry
+    check: int | None  # where the answers of this tick's expiry refreshes are
+    registers: bool  # this tick (re)registers the reply
 
 
 @dataclass
@@ -87,7 +110,7 @@ class ReplyMirror:
     async def register(self, reply_log: ReplyLog, stored: bool) -> None:
         """Make the reply known to every replica; never raises (it streams locally anyway,
         and the ticks retry the registration)."""
-        mirrored = _Mirrored(reply_log, stored)
+        mirrored = _Mirrored(reply_log, stored, registering=True)
         self._live[reply_log.reply_id] = mirrored
         try:
             # Batched with the other turns of this moment (and their limit scripts).
@@ -96,6 +119,8 @@ class ReplyMirror:
             log.warning("redis: reply %s not registered yet: %s", reply_log.reply_id, exc)
         else:
             mirrored.registered = True
+        finally:
+            mirrored.registering = False
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="redis-mirror")
 
@@ -109,10 +134,18 @@ class ReplyMirror:
                 "user": reply.user_id,
                 "conv": reply.conversation_id or "",
                 "stored": "1" if m.stored else "0",
+                "od": reply.on_disconnect,
             },
         )
         pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
         pipe.sadd(self._keys.owned(self._replica), reply.reply_id)
+        if reply.conversation_id:
+            # Deleting the conversation on any replica finds the reply to stop here.
+            pipe.set(
+                self._keys.conversation(reply.conversation_id),
+                reply.reply_id,
+                px=int(CONVERSATION_TTL_S * 1000),
+            )
         m.expires_at = time.monotonic() + EXPIRY_REFRESH_S
 
     async def _run(self) -> None:
@@ -132,37 +165,74 @@ class ReplyMirror:
 
     async def _flush(self) -> None:
         pipe = self._client.pipeline(transaction=False)
-        done: list[tuple[_Mirrored, int, int | None, bool, bool]] = []
+        done: list[tuple[_Mirrored, _Planned]] = []
         now = time.monotonic()
         for m in list(self._live.values()):
             planned = self._plan(pipe, m, now)
             if planned is not None:
-                done.append((m, *planned))
+                done.append((m, planned))
         if not done:
             return
         try:
-            await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
+            results = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
         except Exception as exc:
             self.stats.failures += 1
             if self.stats.failures == 1 or self.stats.failures % 100 == 0:
                 log.warning("redis: mirror write failed (%d so far): %s", self.stats.failures, exc)
             return
-        for m, mirrored, queued, ended, entry in done:
-            m.registered = True
+        for m, (mirrored, queued, ended, entry, check, registers) in done:
+            if registers:
+                m.registered, m.rewrite = True, False
+            if queued != m.queued:
+                m.queued_at = now
             self.stats.entries += entry
             self.stats.frames += mirrored - m.mirrored
+            had_stream = m.mirrored > 0 or m.queued is not None
             m.mirrored, m.queued = mirrored, queued
             if ended:
                 self._live.pop(m.log.reply_id, None)
+            elif check is not None and (
+                not results[check + 1] or (had_stream and not results[check])
+            ):
+                # Redis lost the reply's keys (evicted, a restart without persistence):
+                # register it again and write its whole stream anew at the next tick, so that
+                # resumes elsewhere find it and read it from seq 1 without a gap.
+                log.warning(
+                    "redis: the keys of reply %s were lost; writing them again", m.log.reply_id
+                )
+                m.registered, m.rewrite = False, True
+                m.mirrored, m.queued = 0, None
 
-    def _plan(
-        self, pipe: Pipeline, m: _Mirrored, now: float
-    ) -> tuple[int, int | None, bool, bool] | None:
-        """Queue this reply's writes; (mirrored seq, queue position, ended, an entry
-        written) if any."""
+    def _plan(self, pipe: Pipeline, m: _Mirrored, now: float) -> _Planned | None:
+        """Queue this reply's writes, if any."""
         reply = m.log
-        if not m.registered:
+        if (
+            (m.registered or m.registering)
+            and reply.end is None
+            and now < m.expires_at
+            and not reply.has_tail
+            and reply.sealed_seq == m.mirrored
+            and not _queue_due(m, now)
+        ):
+            return None  # nothing new: most replies at most ticks (waiting ones above all)
+        stream = self._keys.stream(reply.reply_id)
+        meta = self._keys.meta(reply.reply_id)
+        check = None
+        registers = not m.registered and not m.registering
+        if registers:
             self._register(pipe, m)
+        elif m.registered and reply.end is None and now >= m.expires_at:
+            # Before this tick's entry: the answers (0: no such key) tell whether Redis
+            # still has the keys.
+            check = len(pipe.command_stack)
+            pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
+            pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
+            if reply.conversation_id:
+                key = self._keys.conversation(reply.conversation_id)
+                pipe.pexpire(key, int(CONVERSATION_TTL_S * 1000))
+            m.expires_at = now + EXPIRY_REFRESH_S
+        if m.rewrite:
+            pipe.delete(stream)
         if reply.end is None and reply.has_tail:
             reply.seal()
         sealed = reply.sealed_seq
@@ -170,36 +240,55 @@ class ReplyMirror:
         if sealed > m.mirrored:
             frames = reply.frames[m.mirrored : sealed]
             fields["s"] = str(m.mirrored + 1)
-            fields["f"] = json.dumps([[f.kind, f.text] for f in frames], separators=(",", ":"))
+            fields["f"] = json.dumps([encode_frame(f) for f in frames], separators=(",", ":"))
         queued = reply.queue_position
-        if queued is not None and queued != m.queued and sealed == 0 and reply.end is None:
+        if queued is not None and _queue_due(m, now):
             fields["q"] = str(queued)
         ended = reply.end is not None
         if ended:
             assert reply.end is not None
             fields["e"] = encode_end(reply.end)
-        stream = self._keys.stream(reply.reply_id)
         if fields:
             pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
-        meta = self._keys.meta(reply.reply_id)
         if ended:
             pipe.pexpire(stream, self._retention_ms)
             pipe.pexpire(meta, self._retention_ms)
             pipe.srem(self._keys.owned(self._replica), reply.reply_id)
-        elif now >= m.expires_at:
-            pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
-            pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
-            m.expires_at = now + EXPIRY_REFRESH_S
-        elif not fields and m.registered:
+        elif not fields and not registers and check is None:
             return None
-        return sealed, queued if "q" in fields else m.queued, ended, bool(fields)
+        return _Planned(
+            sealed, queued if "q" in fields else m.queued, ended, bool(fields), check, registers
+        )
+
+    @property
+    def pending(self) -> int:
+        """Replies whose end is not in their stream yet."""
+        return len(self._live)
 
     async def close(self) -> None:
-        """Write what is left (the ends of a graceful shutdown), then stop ticking."""
+        """Stop ticking, then write what is left (the ends of a graceful shutdown).
+
+        The ticker goes first: while one of its flushes is in flight, `flush()` returns at
+        once, so three flushes could all be no-ops and the ends never written (readers on
+        other replicas would then wait for the reaper).
+        """
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         for _ in range(3):
             if not self._live:
                 break
             await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _queue_due(m: _Mirrored, now: float) -> bool:
+    """A waiting reply's new queue position is to be written now."""
+    reply = m.log
+    queued = reply.queue_position
+    return (
+        queued is not None
+        and queued != m.queued
+        and reply.sealed_seq == 0
+        and reply.end is None
+        and (m.queued is None or now - m.queued_at >= QUEUE_EVERY_S)
+    )

@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from tickertape.chat.remote_log import RemoteReplyLog, encode_end
-from tickertape.chat.reply_log import ReplyEnd, ReplyError
+from tickertape.chat.remote_log import RemoteReplyLog, encode_end, end_of_record
+from tickertape.chat.reply_log import ReplyEnd
 from tickertape.redis_client import Keys
 
 if TYPE_CHECKING:
@@ -65,31 +65,36 @@ class Reaper:
         self._max_entries = max_entries
         self.reaped = 0
 
-    async def reap(self, reply_id: str) -> None:
+    async def reap(self, reply_id: str, owner: str | None = None) -> bool:
+        """End the reply of a dead replica (`owner`: the replica whose `owned:` set holds
+        it, in case its meta expired). False if it is not done with: its owner is alive
+        after all, or another replica is at it (and removes it from `owned:` when done)."""
         lock = self._keys.reap_lock(reply_id)
         if not await self._client.set(lock, self._replica, nx=True, px=LOCK_MS):
-            return  # another replica is at it; its end reaches the stream
+            return False  # another replica is at it; its end reaches the stream
         try:
-            await self._reap(reply_id)
+            return await self._reap(reply_id, owner)
         finally:
             await self._client.delete(lock)
 
-    async def _reap(self, reply_id: str) -> None:
+    async def _reap(self, reply_id: str, owner_hint: str | None) -> bool:
         pipe = self._client.pipeline(transaction=False)
         pipe.hgetall(self._keys.meta(reply_id))
         pipe.xrange(self._keys.stream(reply_id))
         meta, entries = await pipe.execute()
-        owner = meta.get("owner") if meta else None
+        owner = meta.get("owner") if meta else owner_hint
         if owner is not None and await self._client.exists(self._keys.heartbeat(owner)):
-            return  # alive after all (a late heartbeat): nothing to do
+            return False  # alive after all (a late heartbeat): nothing to do
         if meta and "owner" in meta:
             stream = RemoteReplyLog.from_meta(reply_id, meta)
             if not stream.add_entries(entries):
                 stream = RemoteReplyLog.from_meta(reply_id, meta)  # unusable: the store decides
         else:
             stream = RemoteReplyLog(reply_id, "", None, "", stored=True)
-        if stream.end is not None:
-            return  # it ended in time
+        if stream.end is not None:  # it ended in time
+            if owner is not None:
+                await self._client.srem(self._keys.owned(owner), reply_id)
+            return True
         seq, text = stream.sealed_seq, stream.text_through(stream.sealed_seq)
         end, final_text = await self._final(reply_id, stream.stored, seq, text)
         fields = {"e": encode_end(end)}
@@ -105,6 +110,7 @@ class Reaper:
         await pipe.execute()
         self.reaped += 1
         log.info("reply %s of a dead replica ended %s at seq %d", reply_id, end.status, end.seq)
+        return True
 
     async def _final(
         self, reply_id: str, stored: bool, seq: int, text: str
@@ -120,7 +126,7 @@ class Reaper:
                 return end, (final_text if final_seq != seq else None)
             record = await self._store.get_message(reply_id)  # its owner finished it first
         if record is not None and record.status != "streaming":
-            end = _end_of(record)
+            end = end_of_record(record)
             same = record.seq == seq and record.content == text
             return end, (None if same else record.content)
         return _interrupted(seq), None
@@ -139,18 +145,20 @@ class Reaper:
             if up:
                 continue
             owned = self._keys.owned(replica)
-            failed = 0
             for reply_id in sorted(_strs(await self._client.smembers(owned))):
                 try:
-                    await self.reap(reply_id)
+                    await self.reap(reply_id, replica)  # removes it from `owned:` when ended
                 except Exception:
-                    failed += 1
                     log.warning("janitor: reply %s not ended yet", reply_id, exc_info=True)
-            if not failed:
-                pipe = self._client.pipeline(transaction=False)
-                pipe.delete(owned)
-                pipe.srem(self._keys.replicas, replica)
-                await pipe.execute()
+            # The replica leaves `replicas` only once nothing of it is left to end. Never
+            # delete `owned:` wholesale: a replica whose heartbeat lapsed but that lives on
+            # adds its new replies to it meanwhile (and re-adds itself to `replicas`).
+            pipe = self._client.pipeline(transaction=False)
+            pipe.scard(owned)
+            pipe.exists(self._keys.heartbeat(replica))
+            left, back = await pipe.execute()
+            if not left and not back:
+                await self._client.srem(self._keys.replicas, replica)
                 log.info("janitor: replica %s is gone; its replies are ended", replica)
 
     async def others_alive(self) -> bool:
@@ -168,17 +176,3 @@ def _strs(values: set[bytes | str] | set[str] | set[bytes]) -> list[str]:
 
 def _interrupted(seq: int) -> ReplyEnd:
     return ReplyEnd(seq, "interrupted", "interrupted", dict(_ZERO_USAGE), dict(_ZERO_TIMING))
-
-
-def _end_of(record: MessageRecord) -> ReplyEnd:
-    error = None
-    if record.status == "error":
-        error = ReplyError(record.error_code or "internal", record.error_message or "failed")
-    return ReplyEnd(
-        record.seq,
-        record.finish_reason or record.status,
-        record.status,
-        dict(record.usage or _ZERO_USAGE),
-        dict(record.timing or _ZERO_TIMING),
-        error,
-    )

@@ -7,8 +7,8 @@ every reader and `resume` works on any connection.
 Frames are sealed lazily: output collects in an open tail, and the tail becomes frame
 `seq = n + 1` only when a reader asks for the next frame (or a checkpoint needs a seq). A
 reader that keeps up gets one frame per engine step; a reader that lags gets what was
-generated meanwhile in one frame. A frame has a kind ("text" today); output of another
-kind seals the tail first, so one frame never mixes kinds.
+generated meanwhile in one frame. A frame has a kind; output of another kind (or of
+another tool call) seals the tail first, so one frame never mixes kinds or calls.
 """
 
 from __future__ import annotations
@@ -17,13 +17,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 TEXT = "text"  # the reply's answer text: WebSocket `token` frames
+REASONING = "reasoning"  # the model's thinking: `reasoning` frames
+TOOL_CALL = "tool_call"  # a delta of a tool call's arguments (its first frame: the name)
+TOOL_RESULT = "tool_result"  # a client's result for a call (one frame each)
+AWAITING_TOOLS = "awaiting_tools"  # the reply waits for the results of these calls
+OTHER_PART = "part"  # a stored reply's non-text frame, rebuilt without its content
+
+
+@dataclass(frozen=True, slots=True)
+class CallRef:
+    """Which tool call a frame is about. `index` counts the calls of the whole reply
+    (0, 1, ...: every round of calls continues the count); `name` is on a call's first
+    frame only."""
+
+    index: int
+    call_id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    """A complete call the reply waits on (an `awaiting_tools` frame lists them)."""
+
+    index: int
+    call_id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class LogFrame:
     seq: int
     kind: str
-    text: str
+    text: str  # text, reasoning, argument delta, or a tool result's content
+    call: CallRef | None = None  # tool_call and tool_result frames
+    calls: tuple[PendingCall, ...] = ()  # awaiting_tools frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +92,44 @@ class ReplyLog:
         self.coalesced_frames = 0  # frames that carry more than one engine step's output
         self._tail: list[str] = []
         self._tail_kind = TEXT
+        self._tail_call: CallRef | None = None
         self._ends: list[int] = []  # where frame n ends in the reply's text (offsets)
         self._text_chars = 0
         self._listeners: set[Callable[[], None]] = set()
 
     # writer side (the reply's run, on the event loop)
 
-    def append(self, text: str, kind: str = TEXT) -> None:
-        if not text or self.end is not None:
+    def append(self, text: str, kind: str = TEXT, call: CallRef | None = None) -> None:
+        """Output of one kind; a tool call's first piece (`call.name`) may be empty."""
+        starts_call = call is not None and call.name is not None
+        if (not text and not starts_call) or self.end is not None:
             return
-        if self._tail and kind != self._tail_kind:
+        if self._tail and (
+            kind != self._tail_kind or starts_call or not _same_call(self._tail_call, call)
+        ):
             self.seal()
-        self._tail_kind = kind
+        if not self._tail:
+            self._tail_kind, self._tail_call = kind, call
         self._tail.append(text)
         self.queue_position = None  # output has started: a queue position is stale
         self._notify()
+
+    def append_sealed(
+        self,
+        kind: str,
+        text: str = "",
+        call: CallRef | None = None,
+        calls: tuple[PendingCall, ...] = (),
+    ) -> int:
+        """A frame of its own (a tool result, the awaited calls); returns its seq."""
+        if self.end is not None:
+            return self.sealed_seq
+        self.seal()
+        self.frames.append(LogFrame(len(self.frames) + 1, kind, text, call, calls))
+        self._ends.append(self._text_chars)
+        self.queue_position = None
+        self._notify()
+        return len(self.frames)
 
     def set_queue_position(self, position: int) -> None:
         if self.frames or self._tail or self.end is not None:
@@ -106,7 +157,8 @@ class ReplyLog:
             if len(self._tail) > 1:
                 self.coalesced_frames += 1
             self._tail.clear()
-            self.frames.append(LogFrame(len(self.frames) + 1, self._tail_kind, text))
+            frame = LogFrame(len(self.frames) + 1, self._tail_kind, text, self._tail_call)
+            self.frames.append(frame)
             if self._tail_kind == TEXT:
                 self._text_chars += len(text)
             self._ends.append(self._text_chars)
@@ -119,6 +171,9 @@ class ReplyLog:
     def text_through(self, seq: int, kind: str = TEXT) -> str:
         """The reply's text of one kind in frames 1..seq (a snapshot's `text`)."""
         return "".join(f.text for f in self.frames[:seq] if f.kind == kind)
+
+    def frames_through(self, seq: int) -> list[LogFrame]:
+        return self.frames[:seq]
 
     def frame_ends(self, seq: int) -> list[int]:
         """Where each of frames 1..seq ends in `text_through(seq)` (a new list): what the
@@ -149,3 +204,7 @@ class ReplyLog:
     def _notify(self) -> None:
         for wake in list(self._listeners):
             wake()
+
+
+def _same_call(a: CallRef | None, b: CallRef | None) -> bool:
+    return (a.index if a is not None else None) == (b.index if b is not None else None)

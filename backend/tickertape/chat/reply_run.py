@@ -13,10 +13,32 @@ import logging
 import time
 from collections.abc import Callable
 
+from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
 from tickertape.chat.limits import ReplyLease
-from tickertape.chat.reply_log import ReplyEnd, ReplyError, ReplyLog
-from tickertape.engine.types import FinishReason, GenerationResult, ReplyUpdate, Timing, Usage
+from tickertape.chat.reply_log import (
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    CallRef,
+    PendingCall,
+    ReplyEnd,
+    ReplyError,
+    ReplyLog,
+)
+from tickertape.chat.reply_parts import parts_of
+from tickertape.chat.reply_result import combined, usage_and_timing
+from tickertape.chat.tools import LoopState, ToolLoop
+from tickertape.engine.types import (
+    EngineError,
+    FinishReason,
+    GenerationResult,
+    OutputPiece,
+    PieceKind,
+    ReplyUpdate,
+    Timing,
+    Usage,
+)
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageStatus, NotFound, ReplyFinal, Store
 
@@ -28,7 +50,9 @@ STATUS_BY_REASON: dict[FinishReason, MessageStatus] = {
     FinishReason.STOPPED: "stopped",
     FinishReason.ERROR: "error",
     FinishReason.INTERRUPTED: "interrupted",
+    FinishReason.TOOL_CALLS: "complete",
 }
+_KINDS = {PieceKind.TEXT: TEXT, PieceKind.REASONING: REASONING}
 _FINAL_WRITE_ATTEMPTS = 5
 
 
@@ -44,6 +68,7 @@ class ReplyRun:
         draining: Callable[[], bool],
         checkpoint_every: int,
         on_done: Callable[[ReplyRun], None],
+        tools: ToolLoop | None = None,
     ) -> None:
         self.log = reply_log
         self._store = store
@@ -58,24 +83,104 @@ class ReplyRun:
         self._last_text_at: float | None = None
         self._finishing: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
+        # Tool round trips (WebSocket turns with tools); None: a reply that ends on its
+        # calls (the OpenAI API, whose client sends the results in a new request).
+        self.tools = tools
+        self._started_at = time.monotonic()
+        self._results: list[GenerationResult] = []  # one per generation (round)
+        self._calls_before = 0  # calls of earlier rounds: this round's indexes follow
+        self._round: dict[int, list[str]] = {}  # this round's calls: index -> id, name, args
+        self._round_kinds: set[str] = set()  # kinds of text this round has written
 
     # -- the engine's sink ---------------------------------------------------------
     def deliver(self, update: ReplyUpdate) -> None:
         if update.queued is not None:
             self.log.set_queue_position(update.queued)
-        if update.text:
+        if update.pieces:
             now = time.monotonic()
             if self._last_text_at is not None:
                 self._metrics.inter_token.observe(now - self._last_text_at)
             self._last_text_at = now
-            self.log.append(update.text)
+            for piece in update.pieces:
+                self._append(piece)
             self._updates_since_checkpoint += 1
             if self._updates_since_checkpoint >= self._checkpoint_every:
                 self.checkpoint()
         if update.result is not None and self._finishing is None:
-            self._finishing = asyncio.create_task(
-                self._finish(update.result), name=f"finish-{self.log.reply_id}"
-            )
+            self._results.append(update.result)
+            tools = self.tools
+            waits = update.result.finish_reason is FinishReason.TOOL_CALLS and self._round
+            if tools is not None and waits and not tools.stop_requested:
+                self._await_tools(tools)
+                return
+            self._end_with(update.result.finish_reason)
+
+    def _append(self, piece: OutputPiece) -> None:
+        if piece.kind is not PieceKind.TOOL_CALL:
+            kind = _KINDS[piece.kind]
+            text = piece.text
+            if kind not in self._round_kinds:
+                # A later round's first text (or reasoning) after an earlier round's: a
+                # paragraph of its own, not glued to the words before the calls.
+                if self._calls_before and any(f.kind == kind for f in self.log.frames):
+                    text = "\n\n" + text
+                self._round_kinds.add(kind)
+            self.log.append(text, kind)
+            return
+        index = self._calls_before + piece.index
+        if piece.name is not None and piece.call_id is not None:
+            self._round[index] = [piece.call_id, piece.name, ""]
+        call = self._round.get(index)
+        if call is None:  # cannot happen: a call's first piece carries its name
+            log.error("reply %s: a tool-call piece of an unknown call", self.log.reply_id)
+            return
+        call[2] += piece.text
+        self.log.append(piece.text, TOOL_CALL, CallRef(index, call[0], piece.name))
+
+    def _end_with(self, reason: FinishReason, error: EngineError | None = None) -> None:
+        if self._finishing is not None:
+            return
+        if self.tools is not None:
+            self.tools.end()
+        result = combined(self._results, reason, error, self._started_at)
+        self._finishing = asyncio.create_task(
+            self._finish(result), name=f"finish-{self.log.reply_id}"
+        )
+
+    # -- tool round trips ------------------------------------------------------------
+    def _await_tools(self, tools: ToolLoop) -> None:
+        calls = [PendingCall(i, c[0], c[1], c[2]) for i, c in sorted(self._round.items())]
+        self._calls_before += len(calls)
+        self._round = {}
+        self._round_kinds = set()
+        self.log.append_sealed("awaiting_tools", calls=tuple(calls))
+        tools.await_results(calls, self._wait_expired)
+        self.checkpoint()
+
+    def tool_result(self, call_id: str, content: str) -> None:
+        """A client's result for one awaited call (raises ChatError)."""
+        tools = self.tools
+        if tools is None:
+            raise ChatError("conflict", "this reply takes no tool results", self.log.reply_id)
+        if tools.add_result(self.log, call_id, content):
+            tools.continue_reply(self.log, self, self._failed_to_continue)
+
+    def _failed_to_continue(self, exc: EngineError) -> None:
+        self._end_with(FinishReason.ERROR, exc)
+
+    def _wait_expired(self) -> None:
+        log.info("reply %s: no tool results in time; it ends on its calls", self.log.reply_id)
+        self._end_with(FinishReason.TOOL_CALLS)
+
+    def stop_waiting(self) -> bool:
+        """A stop while no generation runs (the reply waits for results, or prepares its
+        next round): the reply ends now. False when a generation runs (the engine stops it)."""
+        tools = self.tools
+        if tools is None or tools.state in (LoopState.GENERATING, LoopState.ENDED):
+            return False
+        tools.stop_requested = True
+        self._end_with(FinishReason.STOPPED)
+        return True
 
     def fail(self, code: str, message: str, retry_after_ms: int | None = None) -> None:
         """End a reply the engine never took (its submit was refused after the commit);
@@ -107,8 +212,14 @@ class ReplyRun:
         if not reply.has_tail and reply.sealed_seq == self._checkpointed_seq:
             return
         seq = reply.seal()
+        parts = parts_of(reply.frames_through(seq), last_round_complete=False)
         self._store.checkpoint_reply(
-            reply.reply_id, reply.text_through(seq), seq, reply.frame_ends(seq)
+            reply.reply_id,
+            parts.text,
+            seq,
+            reply.frame_ends(seq),
+            reasoning=parts.reasoning or None,
+            tool_calls=parts.tool_calls or None,
         )
         self._checkpointed_seq = seq
         self._updates_since_checkpoint = 0
@@ -139,9 +250,11 @@ class ReplyRun:
         usage, timing = usage_and_timing(result)
         status = STATUS_BY_REASON[reason]
         if self._store is not None:
+            on_calls = reason is FinishReason.TOOL_CALLS
+            parts = parts_of(self.log.frames_through(seq), last_round_complete=on_calls)
             final = ReplyFinal(
                 self.log.reply_id,
-                self.log.text_through(seq),
+                parts.text,
                 seq,
                 status,
                 reason.value,
@@ -150,6 +263,8 @@ class ReplyRun:
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
                 frame_ends=tuple(self.log.frame_ends(seq)),
+                reasoning=parts.reasoning or None,
+                tool_calls=tuple(parts.tool_calls) or None,
             )
             try:
                 await self._write_final(self._store, final)
@@ -191,17 +306,3 @@ class ReplyRun:
                 log.warning("reply %s: final write failed, retrying", final.reply_id, exc_info=True)
                 await asyncio.sleep(delay)
                 delay *= 2
-
-
-def usage_and_timing(result: GenerationResult) -> tuple[dict[str, int], dict[str, float]]:
-    """The `usage` and `timing` objects of `end` frames and stored messages."""
-    usage = {
-        "prompt_tokens": result.usage.prompt_tokens,
-        "completion_tokens": result.usage.completion_tokens,
-    }
-    timing = {
-        "queued_ms": round(result.timing.queued_ms, 1),
-        "ttft_ms": round(result.timing.ttft_ms, 1),
-        "total_ms": round(result.timing.total_ms, 1),
-    }
-    return usage, timing

@@ -22,6 +22,7 @@ from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.reply_run import ReplyRun
 from tickertape.chat.shared import SharedReplies
+from tickertape.chat.tools import ToolLoop, answered
 from tickertape.chat.turns import (
     ChatConfig,
     TurnRequest,
@@ -66,7 +67,7 @@ class ChatService:
         self.notices = notices
         self._metrics = metrics
         self._shared = shared  # several replicas: replies visible to and from the others
-        self._runs: set[ReplyRun] = set()
+        self._runs: dict[str, ReplyRun] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
 
@@ -101,7 +102,8 @@ class ChatService:
         self.hub.add(reply_log)
         if self._shared is not None:
             await self._shared.register(reply_log, request.store)
-        run = self._run(reply_log, lease, stored=request.store)
+        tools = ToolLoop.for_turn(self._engine, user.id, request, plan.messages, self._config)
+        run = self._run(reply_log, lease, stored=request.store, tools=tools)
         try:
             self._engine.submit(turn.reply_id, user.id, prompt, request.params, run)
         except EngineError as exc:
@@ -186,7 +188,9 @@ class ChatService:
             plan.at,
         )
 
-    def _run(self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool) -> ReplyRun:
+    def _run(
+        self, reply_log: ReplyLog, lease: ReplyLease, *, stored: bool, tools: ToolLoop | None
+    ) -> ReplyRun:
         run = ReplyRun(
             reply_log,
             store=self._store if stored else None,
@@ -195,19 +199,23 @@ class ChatService:
             metrics=self._metrics,
             draining=lambda: self._draining,
             checkpoint_every=self._config.checkpoint_tokens,
-            on_done=self._runs.discard,
+            on_done=self._run_done,
+            tools=tools,
         )
-        self._runs.add(run)
+        self._runs[reply_log.reply_id] = run
         if stored and (self._ticker is None or self._ticker.done()):
             self._ticker = asyncio.create_task(self._checkpoint_ticker(), name="checkpoints")
         return run
+
+    def _run_done(self, run: ReplyRun) -> None:
+        self._runs.pop(run.log.reply_id, None)
 
     async def _checkpoint_ticker(self) -> None:
         """Checkpoint every streaming reply on one clock; ends when none is left."""
         interval_s = self._config.checkpoint_interval_ms / 1000
         while self._runs:
             await asyncio.sleep(interval_s)
-            for run in list(self._runs):
+            for run in list(self._runs.values()):
                 run.checkpoint()
 
     # -- replies in flight -----------------------------------------------------------
@@ -218,7 +226,41 @@ class ChatService:
         if reply_log.end is None:
             if reply_log.stop_requested_at is None:
                 reply_log.stop_requested_at = time.monotonic()
+            self._stop_reply(reply_id)
+
+    def _stop_reply(self, reply_id: str) -> None:
+        """Stop a reply of this process: its generation, or its wait for tool results."""
+        run = self._runs.get(reply_id)
+        if run is None or not run.stop_waiting():
             self._engine.stop(reply_id)
+
+    async def tool_result(
+        self, user: UserRecord, reply_id: str, call_id: str, content: str
+    ) -> None:
+        """A client's result for a call its reply waits on (chat/tools.py), on this
+        replica or relayed to the one that runs the reply. Raises ChatError: not_found (no
+        such reply of the user), conflict (not waiting), bad_request (no such call)."""
+        run = self._runs.get(reply_id)
+        if run is None or run.log.user_id != user.id:
+            reply_log = self.hub.get(reply_id)
+            shared = self._shared if reply_log is None else None
+            if shared is not None and await shared.tool_result(user.id, reply_id, call_id, content):
+                return  # the owner applies it (a refusal there is not reported back)
+            if reply_log is None or reply_log.user_id != user.id:
+                raise ChatError("not_found", "no such reply in progress", reply_id)
+            if not answered(reply_log.frames, call_id):  # a repeat is a no-op, even now
+                raise ChatError("conflict", "the reply is not waiting for tool results", reply_id)
+            return
+        run.tool_result(call_id, content)
+
+    def tool_result_owned(self, reply_id: str, call_id: str, content: str) -> None:
+        """A result another replica relayed (it checked the user) for a reply run here."""
+        run = self._runs.get(reply_id)
+        try:
+            if run is not None:
+                run.tool_result(call_id, content)
+        except ChatError as exc:
+            log.info("relayed tool result for %s refused: %s", reply_id, exc.message)
 
     async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:
         """A client's `stop`: the reply may run on this replica or on another one."""
@@ -233,7 +275,7 @@ class ChatService:
         if reply_log is not None and reply_log.end is None:
             if reply_log.stop_requested_at is None:
                 reply_log.stop_requested_at = time.monotonic()
-            self._engine.stop(reply_id)
+            self._stop_reply(reply_id)
 
     # -- conversations -------------------------------------------------------------
     async def rename_conversation(
@@ -254,7 +296,9 @@ class ChatService:
         await self._store.delete_conversation(conversation_id, user.id)
         for reply_log in self.hub.streaming():
             if reply_log.conversation_id == conversation_id:
-                self._engine.stop(reply_log.reply_id)
+                self._stop_reply(reply_log.reply_id)
+        if self._shared is not None:  # its reply may run on another replica
+            await self._shared.stop_conversation(user.id, conversation_id)
         frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
         self.notices.publish(Notice(user.id, frame))
 
@@ -270,13 +314,19 @@ class ChatService:
         return leaf
 
     def reader_left(self, reply_log: ReplyLog) -> None:
-        """A reader went away; honour `on_disconnect: stop` when it was the last one."""
+        """A reader went away; honour `on_disconnect: stop` when it was the last one (with
+        several replicas: the last one on any of them)."""
         if (
-            reply_log.on_disconnect == "stop"
-            and reply_log.end is None
-            and reply_log.listener_count == 0
+            reply_log.on_disconnect != "stop"
+            or reply_log.end is not None
+            or reply_log.listener_count != 0
         ):
-            self._engine.stop(reply_log.reply_id)
+            return
+        reply_id = reply_log.reply_id
+        if self._shared is None:
+            self._stop_reply(reply_id)
+        else:
+            self._shared.last_reader_left(reply_log, lambda: self._stop_reply(reply_id))
 
     async def find_reply(
         self, user: UserRecord, reply_id: str, last_seq: int = 0
@@ -305,7 +355,7 @@ class ChatService:
         """Graceful shutdown: refuse new turns, stop every reply, wait for final writes."""
         self._draining = True
         for reply_log in self.hub.streaming():
-            self._engine.stop(reply_log.reply_id)
-        await asyncio.gather(*(run.done.wait() for run in list(self._runs)))
+            self._stop_reply(reply_log.reply_id)
+        await asyncio.gather(*(run.done.wait() for run in list(self._runs.values())))
         if self._ticker is not None:
             self._ticker.cancel()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from tickertape.chat.reply_log import ReplyLog
@@ -20,3 +21,17 @@ class SharedReplies(Protocol):
     async def stop(self, user_id: str, reply_id: str) -> bool:
         """Ask the replica that runs the reply to stop it; False if the layer does not know
         the reply. `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""
+
+    async def tool_result(self, user_id: str, reply_id: str, call_id: str, content: str) -> bool:
+        """Hand a client's tool result to the replica that runs the reply (it applies it
+        as its own connections' results); False if the layer does not know the reply.
+        `ChatError` `not_found` (another user's) or `overloaded` (unreachable)."""
+
+    async def stop_conversation(self, user_id: str, conversation_id: str) -> None:
+        """The user deleted the conversation: stop its reply if another replica runs one;
+        never raises (the deletion stands either way)."""
+
+    def last_reader_left(self, reply_log: ReplyLog, stop: Callable[[], None]) -> None:
+        """The last reader on this replica of a reply it runs with `on_disconnect: stop`
+        went away: `stop()` it unless connections on other replicas follow it (then when
+        the last of those goes)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.reply_log import ReplyLog
-from tickertape.engine.types import ChatMessage, EngineError, SamplingParams
+from tickertape.engine.types import ChatMessage, EngineError, OutputRules, SamplingParams
 from tickertape.store.types import StoreError, TurnRecord
 
 
@@ -17,6 +17,7 @@ class ChatConfig:
     system_prompt: str | None
     checkpoint_interval_ms: int
     checkpoint_tokens: int
+    tool_wait_s: float = 300.0  # how long a reply waits for its tool results
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,9 @@ class TurnRequest:
     # Kept beside the reply's generation parameters (the Responses API keeps its request
     # there: instructions, input items, metadata...).
     record: dict[str, object] | None = None
+    # The client answers tool calls inside the reply (`tool_result` frames, WebSocket);
+    # False: a reply ends on its calls (the OpenAI API sends results in a new request).
+    tool_results: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,27 @@ def params_record(request: TurnRequest) -> dict[str, object]:
         "frequency_penalty": p.frequency_penalty,
         "presence_penalty": p.presence_penalty,
         "on_disconnect": request.on_disconnect,
+        **_output_record(p.output),
         **(request.record or {}),
     }
+
+
+def _output_record(rules: OutputRules) -> dict[str, object]:
+    """Tools, tool choice, thinking and format of a reply's request (only when set)."""
+    out: dict[str, object] = {}
+    if rules.tools:
+        out["tools"] = [t.template_json() for t in rules.tools]
+        out["tool_choice"] = (
+            {"type": "function", "function": {"name": rules.function_name}}
+            if rules.tool_choice == "function"
+            else rules.tool_choice
+        )
+        out["parallel_tool_calls"] = rules.parallel_tool_calls
+    if rules.enable_thinking is not None:
+        out["enable_thinking"] = rules.enable_thinking
+    if rules.response_format is not None:
+        out["format"] = dict(rules.response_format)
+    return out
 
 
 def typed_error(exc: EngineError | StoreError, ref: str) -> ChatError:

@@ -11,7 +11,7 @@ never emitted. The deltas concatenate to `decode(ids, skip_special_tokens=True)`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokenizers.decoders import DecodeStream
@@ -29,9 +29,15 @@ def _held_length(text: str, stops: Sequence[str]) -> int:
 
 
 class Detokenizer:
-    def __init__(self, tokenizer: Any, stops: Sequence[str] = ()) -> None:
+    def __init__(
+        self, tokenizer: Any, stops: Sequence[str] = (), kept: Mapping[int, str] | None = None
+    ) -> None:
         # `tokenizer` is a `tokenizers.Tokenizer` (a fast HF tokenizer's backend_tokenizer).
+        # `kept`: special tokens whose text is part of the output all the same: the
+        # markup a reply's parser reads (`[TOOL_CALLS]` is a special token in Mistral's
+        # tokenizers, and skip_special_tokens would drop it).
         self._tokenizer = tokenizer
+        self._kept = kept or {}
         self._stream = DecodeStream(skip_special_tokens=True)
         self._stops = tuple(s for s in stops if s)
         self._ids: list[int] = []
@@ -44,11 +50,15 @@ class Detokenizer:
         """Add one generated token; returns the text that can be emitted now (maybe "")."""
         if self.stopped or self._finished:
             raise RuntimeError("push after the reply ended")
-        self._ids.append(token_id)
-        piece = self._stream.step(self._tokenizer, token_id)
-        if not piece:
-            return ""
-        self._decoded += len(piece)
+        piece = self._kept.get(token_id)
+        if piece is None:
+            self._ids.append(token_id)
+            piece = self._stream.step(self._tokenizer, token_id)
+            if not piece:
+                return ""
+            self._decoded += len(piece)
+        # A kept marker is not fed to the stream (which would skip it): its text goes out
+        # in order, through the stop-string check like any text.
         text = self._held + piece
         if not self._stops:
             self._held = ""

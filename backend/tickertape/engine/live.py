@@ -6,8 +6,17 @@ import time
 from dataclasses import dataclass, field
 
 from tickertape.engine.detokenize import Detokenizer
+from tickertape.engine.output_parser import ReplyParser
 from tickertape.engine.sampling import RowSampling
-from tickertape.engine.types import FinishReason, GenerationResult, ReplyUpdate, Timing, Usage
+from tickertape.engine.types import (
+    FinishReason,
+    GenerationResult,
+    OutputPiece,
+    ReplyUpdate,
+    Timing,
+    Usage,
+    text_piece,
+)
 
 
 @dataclass(eq=False, slots=True)
@@ -22,27 +31,80 @@ class Live:
     admitted_at: float | None = None  # first admission (a preempted reply keeps it)
     first_text_at: float | None = None
     generated: int = 0
+    # Splits the text into reasoning, answer and tool calls; None: all of it is answer.
+    parser: ReplyParser | None = None
 
     def accept(self, token: int, context: int, outs: Outputs) -> None:
-        """A sampled token: emit its text and decide whether the reply ends here."""
+        """A sampled token: emit its pieces and decide whether the reply ends here."""
         self.generated += 1
         self.sampling.record(token)
         if token in self.eos:
             outs.finish(self, FinishReason.STOP)  # the EOS token itself has no text
             return
-        outs.text(self, self.detok.push(token))
-        if self.detok.stopped:
+        outs.add(self, self.pieces(self.detok.push(token)))
+        if self.parser is not None and self.parser.problem is not None:
+            outs.finish(self, FinishReason.ERROR)  # a call that cannot be emitted
+        elif self.detok.stopped:
             outs.finish(self, FinishReason.STOP)
         elif self.generated >= self.max_new or len(self.prompt) + self.generated >= context:
             # The next token would need a position past the context.
             outs.finish(self, FinishReason.LENGTH)
 
+    def pieces(self, text: str) -> list[OutputPiece]:
+        if self.parser is None:
+            return list(text_piece(text))
+        return self.parser.feed(text)
+
+    def last_pieces(self) -> list[OutputPiece]:
+        """The reply ends: held-back text, and whatever the parser still held."""
+        out = self.pieces(self.detok.finish())
+        if self.parser is not None:
+            out += self.parser.finish()
+        return out
+
+    def outcome(
+        self, reason: FinishReason, error: str | None
+    ) -> tuple[FinishReason, str | None, str | None]:
+        """The finish reason, error code and message, once the parser has had its say:
+        complete calls end a reply as TOOL_CALLS; a call that was cut short or does not
+        fit its schema ends it with that error (a client's stop stays a stop)."""
+        if reason is FinishReason.ERROR and self.parser is None:
+            return reason, "internal", error
+        problem = self.parser.problem if self.parser is not None else None
+        if reason in (FinishReason.STOPPED, FinishReason.ERROR) and problem is None:
+            return reason, "internal" if reason is FinishReason.ERROR else None, error
+        if reason is FinishReason.STOPPED:
+            return reason, None, None
+        if problem is not None:
+            if problem.code == "tool_call_incomplete" and reason is FinishReason.LENGTH:
+                message = "max_tokens (or the context) ran out inside a tool call"
+                return FinishReason.ERROR, problem.code, f"{message}; the call is incomplete"
+            return FinishReason.ERROR, problem.code, problem.message
+        if self.parser is not None and self.parser.calls:
+            return FinishReason.TOOL_CALLS, None, None
+        return reason, None, None
+
 
 @dataclass(slots=True)
 class _Out:
-    text: list[str] = field(default_factory=list)
+    pieces: list[OutputPiece] = field(default_factory=list)
     queued: int | None = None
     result: GenerationResult | None = None
+
+    def add(self, piece: OutputPiece) -> None:
+        """Merged into the previous piece when it continues it (same kind, same call)."""
+        last = self.pieces[-1] if self.pieces else None
+        if (
+            last is not None
+            and last.kind is piece.kind
+            and last.index == piece.index
+            and piece.name is None
+        ):
+            self.pieces[-1] = OutputPiece(
+                last.kind, last.text + piece.text, last.index, last.call_id, last.name
+            )
+        else:
+            self.pieces.append(piece)
 
 
 class Outputs:
@@ -60,17 +122,20 @@ class Outputs:
     def queued(self, reply_id: str, position: int) -> None:
         self._get(reply_id).queued = position
 
-    def text(self, live: Live, text: str) -> None:
-        if text:
+    def add(self, live: Live, pieces: list[OutputPiece]) -> None:
+        if pieces:
             if live.first_text_at is None:
                 live.first_text_at = time.monotonic()
-            self._get(live.reply_id).text.append(text)
+            out = self._get(live.reply_id)
+            for piece in pieces:
+                out.add(piece)
 
     def finish(self, live: Live, reason: FinishReason, error: str | None = None) -> None:
         out = self._get(live.reply_id)
         if out.result is not None:
             return  # e.g. stopped by the client after it already ended this step
-        self.text(live, live.detok.finish())  # held-back text is part of the reply
+        self.add(live, live.last_pieces())  # held-back text is part of the reply
+        reason, code, error = live.outcome(reason, error)
         now = time.monotonic()
         ms = 1000.0
         total = (now - live.submitted_at) * ms
@@ -84,7 +149,7 @@ class Outputs:
                 ttft_ms=(first - live.submitted_at) * ms if first is not None else total,
                 total_ms=total,
             ),
-            error_code="internal" if reason is FinishReason.ERROR else None,
+            error_code=code,
             error_message=error,
         )
 
@@ -93,6 +158,6 @@ class Outputs:
 
     def items(self) -> list[tuple[str, ReplyUpdate]]:
         return [
-            (rid, ReplyUpdate("".join(out.text), out.queued, out.result))
+            (rid, ReplyUpdate(tuple(out.pieces), out.queued, out.result))
             for rid, out in self._by_id.items()
         ]

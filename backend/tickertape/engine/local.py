@@ -16,6 +16,7 @@ from tickertape.engine.live import Live
 from tickertape.engine.loader import Loaded, display_name, load
 from tickertape.engine.loop import FaultHook, GenerationLoop
 from tickertape.engine.memory import pool_blocks
+from tickertape.engine.output_setup import OutputSetup
 from tickertape.engine.prompt import PromptBuilder
 from tickertape.engine.runner import ModelRunner
 from tickertape.engine.sampling import row_sampling
@@ -41,6 +42,7 @@ class _Ready:
     runner: ModelRunner
     pool: BlockPool
     context: int
+    output: OutputSetup
 
 
 class LocalEngine:
@@ -79,7 +81,12 @@ class LocalEngine:
             prefill_chunk=config.prefill_chunk,
             per_user=config.per_user_concurrency,
         )
-        self._builder = PromptBuilder(ready.loaded.tokenizer, ready.context, config.system_prompt)
+        self._builder = PromptBuilder(
+            ready.loaded.tokenizer,
+            ready.context,
+            config.system_prompt,
+            ready.output.generation_prefix,
+        )
         self._gen = GenerationLoop(
             ready.runner,
             self._sched,
@@ -105,6 +112,8 @@ class LocalEngine:
                 pool = BlockPool(blocks, config.block_size, caching=caching)
                 context = min(loaded.context, blocks * config.block_size)
                 error = verify(runner, pool, context)
+                vocab = int(loaded.model.get_output_embeddings().weight.shape[0])
+                output = OutputSetup(loaded.tokenizer, vocab, loaded.eos)
             except BaseException:
                 runner.close()
                 raise
@@ -120,7 +129,14 @@ class LocalEngine:
             context,
             error,
         )
-        return _Ready(loaded, runner, pool, context)
+        fmt = output.format
+        log.info(
+            "output format: %s (reasoning %s, tool calls %s)",
+            fmt.source,
+            "/".join(fmt.think) if fmt.think else "none",
+            fmt.calls.name if fmt.calls else "none",
+        )
+        return _Ready(loaded, runner, pool, context, output)
 
     async def close(self) -> None:
         if self._sched is not None:
@@ -133,9 +149,15 @@ class LocalEngine:
             self._ready.runner.close()
 
     async def prepare(self, messages: list[ChatMessage], params: SamplingParams) -> Prompt:
-        if self._builder is None:
+        builder, ready = self._builder, self._ready
+        if builder is None or ready is None:
             raise EngineUnavailable("the engine is not started")
-        return await asyncio.to_thread(self._builder.build, messages, params)
+
+        def build() -> Prompt:
+            ready.output.check(params.output)  # a bad schema is refused before anything
+            return builder.build(messages, params)
+
+        return await asyncio.to_thread(build)
 
     def check_capacity(self) -> None:
         if not self.alive or self._sched is None:
@@ -159,15 +181,20 @@ class LocalEngine:
             raise PromptTooLong(f"the prompt does not fit the context ({ready.context} tokens)")
         if params.max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
-        loaded = ready.loaded
+        loaded, output, rules = ready.loaded, ready.output, params.output
+        sampling = row_sampling(params, loaded.defaults, prompt.token_ids)
+        sampling.constraint = output.constraint(rules, prompt.generation_prefix)
         live = Live(
             reply_id=reply_id,
             prompt=prompt.token_ids,
             max_new=min(params.max_tokens, self.config.max_new_tokens_limit),
-            sampling=row_sampling(params, loaded.defaults, prompt.token_ids),
-            detok=Detokenizer(loaded.tokenizer.backend_tokenizer, (*params.stop, *loaded.stops)),
+            sampling=sampling,
+            detok=Detokenizer(
+                loaded.tokenizer.backend_tokenizer, (*params.stop, *loaded.stops), output.kept
+            ),
             eos=frozenset() if params.ignore_eos else loaded.eos,
             submitted_at=time.monotonic(),
+            parser=output.parser(rules, prompt.generation_prefix),
         )
         # Registered before the scheduler can admit it: the thread looks it up then.
         gen.add_pending(live)

@@ -10,10 +10,19 @@ fit. Generation may still stop at the context (finish reason LENGTH) before max_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from tickertape.engine.types import ChatMessage, Prompt, PromptTooLong, SamplingParams
+from tickertape.engine.types import (
+    ChatMessage,
+    OutputRules,
+    Prompt,
+    PromptTooLong,
+    SamplingParams,
+)
+
+PREFIX_TOKENS = 48  # the prompt's tail decoded to find what the generation prompt wrote
 
 
 def _turns(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
@@ -26,19 +35,70 @@ def _turns(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
     return turns
 
 
+def message_json(m: ChatMessage) -> dict[str, Any]:
+    """A message as chat templates take it (transformers' and OpenAI's field names)."""
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.reasoning:
+        out["reasoning_content"] = m.reasoning
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                # Templates render arguments with `tojson`: they want the object.
+                "function": {"name": c.name, "arguments": _arguments(c.arguments)},
+            }
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def template_kwargs(rules: OutputRules) -> dict[str, Any]:
+    """What the chat template is told besides the messages. Tools are declared even with
+    `tool_choice: none` (the model knows them, e.g. to read earlier calls); the decoder
+    keeps it from opening a call."""
+    kwargs: dict[str, Any] = {}
+    if rules.tools:
+        kwargs["tools"] = [t.template_json() for t in rules.tools]
+    if rules.enable_thinking is not None:
+        kwargs["enable_thinking"] = rules.enable_thinking
+    return kwargs
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 class PromptBuilder:
-    def __init__(self, tokenizer: Any, context: int, system_prompt: str | None) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        context: int,
+        system_prompt: str | None,
+        generation_prefix: Callable[[str], str] = lambda tail: "",
+    ) -> None:
         self._tokenizer = tokenizer  # a transformers tokenizer with a chat template
         self._context = context
         self._system = system_prompt
+        # The text of a prompt's end -> what its generation prompt wrote after the
+        # assistant header (an opened `<think>`, say).
+        self._generation_prefix = generation_prefix
 
     def reserve(self, max_tokens: int) -> int:
         return max(1, min(max_tokens, self._context // 2))
 
-    def encode(self, messages: Sequence[ChatMessage]) -> list[int]:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
+    def encode(
+        self, messages: Sequence[ChatMessage], rules: OutputRules | None = None
+    ) -> list[int]:
+        chat = [message_json(m) for m in messages]
+        kwargs = template_kwargs(rules) if rules is not None else {}
         ids = self._tokenizer.apply_chat_template(
-            chat, add_generation_prompt=True, tokenize=True, return_dict=False
+            chat, add_generation_prompt=True, tokenize=True, return_dict=False, **kwargs
         )
         return [int(i) for i in ids]
 
@@ -55,7 +115,7 @@ class PromptBuilder:
         budget = self._context - self.reserve(params.max_tokens)
 
         def attempt(drop: int) -> list[int] | None:
-            ids = self.encode(head + [m for turn in turns[drop:] for m in turn])
+            ids = self.encode(head + [m for turn in turns[drop:] for m in turn], params.output)
             return ids if len(ids) <= budget else None
 
         # Fewest dropped turns that fit; token count falls as turns are dropped, so a
@@ -77,9 +137,11 @@ class PromptBuilder:
                 best, drop, high = ids, mid, mid
         kept = head + [m for turn in turns[drop:] for m in turn]
         dropped = sum(len(turn) for turn in turns[:drop])
+        tail = self._tokenizer.decode(best[-PREFIX_TOKENS:], skip_special_tokens=False)
         return Prompt(
             messages=tuple(kept),
             token_ids=tuple(best),
             prompt_tokens=len(best),
             dropped_messages=dropped,
+            generation_prefix=self._generation_prefix(tail),
         )

@@ -23,11 +23,13 @@ from typing import Any
 
 import httpx
 
+from tickertape.engine.remote_calls import UpstreamCalls
 from tickertape.engine.remote_sse import (
     DEFAULT_RETRY_AFTER_MS,
     SSEDecoder,
     UpstreamAuthFailed,
     UpstreamProtocolError,
+    chunk_pieces,
     error_for_status,
     parse_chunk,
     read_error_body,
@@ -255,6 +257,7 @@ class RemoteEngine:
     ) -> FinishReason:
         assert self._client is not None  # submit() checked alive
         reason: FinishReason | None = None
+        calls = UpstreamCalls()
         try:
             async with self._client.stream(
                 "POST",
@@ -273,9 +276,11 @@ class RemoteEngine:
                     if payload.strip() == "[DONE]":
                         break
                     chunk = parse_chunk(payload)
-                    if chunk.text:
+                    pieces = chunk_pieces(chunk)
+                    if pieces:
                         clock.first_text()
-                        out.push(chunk.text)
+                        out.push(pieces)
+                    calls.add(chunk.calls)
                     reason = chunk.finish_reason or reason
                     if chunk.usage is not None:
                         usage.append(chunk.usage)
@@ -287,7 +292,10 @@ class RemoteEngine:
             raise self._transport_error(out, f"upstream connection failed: {exc!r}") from exc
         if reason is None:
             raise UpstreamProtocolError("upstream stream ended without a finish_reason")
-        return reason
+        if calls and reason in (FinishReason.STOP, FinishReason.TOOL_CALLS):
+            out.push(calls.pieces())
+            return FinishReason.TOOL_CALLS
+        return FinishReason.STOP if reason is FinishReason.TOOL_CALLS else reason
 
     @staticmethod
     def _transport_error(out: RemoteReply, message: str) -> EngineError:

@@ -17,9 +17,13 @@ from typing import Any
 import httpx
 
 from tickertape.engine.types import (
+    ChatMessage,
     EngineError,
     EngineUnavailable,
     FinishReason,
+    OutputPiece,
+    OutputRules,
+    PieceKind,
     Prompt,
     PromptTooLong,
     SamplingParams,
@@ -56,20 +60,82 @@ class UpstreamProtocolError(EngineError):
 
 
 @dataclass(frozen=True, slots=True)
+class CallDelta:
+    """A piece of a streamed tool call: id, type and name on its first chunk."""
+
+    index: int
+    call_id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class Chunk:
     text: str
     finish_reason: FinishReason | None
     usage: Usage | None
+    reasoning: str = ""
+    calls: tuple[CallDelta, ...] = ()
+
+
+def chunk_pieces(chunk: Chunk) -> tuple[OutputPiece, ...]:
+    """A chunk's reasoning and answer text (its call deltas are held: remote_calls.py)."""
+    pieces = []
+    if chunk.reasoning:
+        pieces.append(OutputPiece(PieceKind.REASONING, chunk.reasoning))
+    if chunk.text:
+        pieces.append(OutputPiece(PieceKind.TEXT, chunk.text))
+    return tuple(pieces)
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def _output_fields(rules: OutputRules) -> dict[str, Any]:
+    """Tools, tool choice, thinking and format, in the upstream's (OpenAI's) names."""
+    body: dict[str, Any] = {}
+    if rules.tools:
+        body["tools"] = [t.template_json() for t in rules.tools]
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": rules.function_name}}
+            if rules.tool_choice == "function"
+            else rules.tool_choice
+        )
+        if not rules.parallel_tool_calls:
+            body["parallel_tool_calls"] = False
+    fmt = rules.response_format
+    if fmt is not None:
+        body["response_format"] = (
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": dict(fmt["schema"])},
+            }
+            if fmt.get("type") == "json_schema"
+            else {"type": "json_object"}
+        )
+    if rules.enable_thinking is not None:
+        body["chat_template_kwargs"] = {"enable_thinking": rules.enable_thinking}  # vLLM's
+    return body
 
 
 def request_body(model: str, prompt: Prompt, params: SamplingParams) -> dict[str, Any]:
     """A streaming chat-completions request; optional fields only when set."""
     body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
+        "messages": [_message(m) for m in prompt.messages],
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": params.max_tokens,
+        **_output_fields(params.output),
     }
     # Unset sampling fields stay unset: the upstream applies its model's defaults.
     optional: dict[str, float | None] = {
@@ -129,16 +195,45 @@ def parse_chunk(payload: str) -> Chunk:
     if data.get("error"):
         # vLLM and llama.cpp report failures after the 200 this way.
         raise EngineError(f"upstream error mid-stream: {_error_text(data)}")
-    text = ""
+    text = reasoning = ""
+    calls: tuple[CallDelta, ...] = ()
     finish: FinishReason | None = None
     choices = data.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
         delta = choice.get("delta")
-        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-            text = delta["content"]
+        if isinstance(delta, dict):
+            if isinstance(delta.get("content"), str):
+                text = delta["content"]
+            # vLLM and llama.cpp say reasoning_content; some servers say reasoning.
+            thought = delta.get("reasoning_content", delta.get("reasoning"))
+            if isinstance(thought, str):
+                reasoning = thought
+            calls = _call_deltas(delta.get("tool_calls"))
         finish = _finish_reason(choice.get("finish_reason"))
-    return Chunk(text=text, finish_reason=finish, usage=_usage(data.get("usage")))
+    usage = _usage(data.get("usage"))
+    return Chunk(text, finish, usage, reasoning, calls)
+
+
+def _call_deltas(value: object) -> tuple[CallDelta, ...]:
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("index"), int):
+            raise UpstreamProtocolError("upstream sent a tool-call delta without an index")
+        function = item.get("function") if isinstance(item.get("function"), dict) else {}
+        assert isinstance(function, dict)
+        call_id, name, arguments = item.get("id"), function.get("name"), function.get("arguments")
+        out.append(
+            CallDelta(
+                item["index"],
+                call_id if isinstance(call_id, str) else None,
+                name if isinstance(name, str) else None,
+                arguments if isinstance(arguments, str) else "",
+            )
+        )
+    return tuple(out)
 
 
 def _finish_reason(value: object) -> FinishReason | None:
@@ -146,7 +241,9 @@ def _finish_reason(value: object) -> FinishReason | None:
         return None
     if value == "length":
         return FinishReason.LENGTH
-    # "stop", and whatever else an upstream ends a healthy reply with ("eos", "tool_calls").
+    if value == "tool_calls":
+        return FinishReason.TOOL_CALLS
+    # "stop", and whatever else an upstream ends a healthy reply with ("eos").
     return FinishReason.STOP
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from tickertape.engine.types import GenerationResult, ReplySink, ReplyUpdate, Timing
+from tickertape.engine.types import GenerationResult, OutputPiece, ReplySink, ReplyUpdate, Timing
 
 
 class ReplyClock:
@@ -55,11 +55,11 @@ class RemoteReply:
         if not self._finished and not self._started:
             self._sink.deliver(ReplyUpdate(queued=position))
 
-    def push(self, text: str) -> None:
-        if text and not self._finished:
+    def push(self, pieces: tuple[OutputPiece, ...] | list[OutputPiece]) -> None:
+        if pieces and not self._finished:
             self._started = True
             self.text_chunks += 1
-            self._sink.deliver(ReplyUpdate(text=text))
+            self._sink.deliver(ReplyUpdate(tuple(pieces)))
 
     def finish(self, result: GenerationResult) -> bool:
         """Record the outcome; the first one wins (a stop racing a natural end)."""

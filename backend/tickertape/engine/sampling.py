@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tickertape.engine.constraint import TokenConstraint, apply_masks
 from tickertape.engine.types import SamplingParams
 
 HEAD = 1024  # candidates taken with topk before falling back to a full sort
@@ -71,6 +72,7 @@ class RowSampling:
     presence_penalty: float = 0.0
     seen: set[int] = field(default_factory=set)  # prompt and reply tokens (repetition)
     counts: Counter[int] = field(default_factory=Counter)  # reply tokens (frequency)
+    constraint: TokenConstraint | None = None  # grammar of tool calls / a JSON answer
 
     @property
     def penalised(self) -> bool:
@@ -84,6 +86,8 @@ class RowSampling:
         if self.penalised:
             self.seen.add(token)
             self.counts[token] += 1
+        if self.constraint is not None:
+            self.constraint.accept(token)
 
 
 def make_generator(seed: int | None) -> torch.Generator:
@@ -181,8 +185,23 @@ def _filtered(logits: Tensor, top_k: Tensor, top_p: Tensor, u: Tensor) -> Tensor
     return tokens
 
 
+def _constrain(logits: Tensor, rows: Sequence[RowSampling]) -> None:
+    """Disallowed tokens of constrained rows to -inf, in one masked pass."""
+    constrained = [(i, row.constraint) for i, row in enumerate(rows) if row.constraint is not None]
+    if not constrained:
+        return
+    words = torch.empty((len(constrained), constrained[0][1].words), dtype=torch.int32)
+    masked: list[int] = []
+    for i, constraint in constrained:
+        if constraint.fill(words[len(masked)]):
+            masked.append(i)
+    if masked:
+        apply_masks(logits, masked, words[: len(masked)])
+
+
 def sample(logits: Tensor, rows: Sequence[RowSampling]) -> list[int]:
     """logits [N, V] float32 -> one token id per row (logits may be modified in place)."""
+    _constrain(logits, rows)
     for i, row in enumerate(rows):
         if row.penalised:
             _penalise(logits[i], row)

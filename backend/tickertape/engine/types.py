@@ -8,10 +8,11 @@ to the asyncio loop.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 class FinishReason(enum.StrEnum):
@@ -20,12 +21,80 @@ class FinishReason(enum.StrEnum):
     STOPPED = "stopped"  # the client asked to stop
     ERROR = "error"
     INTERRUPTED = "interrupted"  # only ever written by the store after a crash
+    TOOL_CALLS = "tool_calls"  # the model ended its turn on complete tool calls
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A complete tool call: `arguments` is the JSON text the model wrote (it parses)."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: Role
     content: str
+    reasoning: str | None = None  # an assistant message's thinking (templates may drop it)
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message's calls
+    tool_call_id: str | None = None  # a `tool` message: the call it answers
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call (OpenAI's `tools[].function`)."""
+
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] | None = None  # a JSON Schema of the arguments object
+
+    def template_json(self) -> dict[str, Any]:
+        """The OpenAI form chat templates take as `tools=`."""
+        function: dict[str, Any] = {"name": self.name}
+        if self.description is not None:
+            function["description"] = self.description
+        function["parameters"] = dict(self.parameters or {"type": "object", "properties": {}})
+        return {"type": "function", "function": function}
+
+
+# `auto`: the model decides; `none`: it never calls; `required`: it must call one or
+# more; `function`: it must call `OutputRules.function_name`.
+ToolChoice = Literal["auto", "none", "required", "function"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRules:
+    """What a reply may contain beyond text: tools, thinking, a JSON format."""
+
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    function_name: str | None = None  # with tool_choice "function"
+    parallel_tool_calls: bool = True
+    enable_thinking: bool | None = None  # None: the chat template's default
+    # None (free text), {"type": "json_object"} or {"type": "json_schema", "schema": {...}}
+    response_format: Mapping[str, Any] | None = None
+
+    @property
+    def calls_allowed(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
+
+    @property
+    def calls_forced(self) -> bool:
+        return bool(self.tools) and self.tool_choice in ("required", "function")
+
+    @property
+    def callable_tools(self) -> tuple[Tool, ...]:
+        """The tools a call may name."""
+        if not self.calls_allowed:
+            return ()
+        if self.tool_choice == "function":
+            return tuple(t for t in self.tools if t.name == self.function_name)
+        return self.tools
+
+
+NO_RULES = OutputRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +112,7 @@ class SamplingParams:
     repetition_penalty: float | None = None  # transformers' multiplicative penalty; 1 = off
     frequency_penalty: float = 0.0  # OpenAI's additive penalties over the generated tokens
     presence_penalty: float = 0.0
+    output: OutputRules = NO_RULES  # tools, thinking, structured output
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +126,9 @@ class Prompt:
     token_ids: tuple[int, ...] | None
     prompt_tokens: int
     dropped_messages: int = 0
+    # What the chat template's generation prompt wrote after the assistant header (an
+    # opened `<think>`, or an empty think section): where the reply's parsing starts.
+    generation_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +154,47 @@ class GenerationResult:
     retry_after_ms: int | None = None  # for error codes a client may retry (overloaded)
 
 
+class PieceKind(enum.StrEnum):
+    TEXT = "text"  # the answer
+    REASONING = "reasoning"  # the model's thinking, apart from the answer
+    TOOL_CALL = "tool_call"  # a piece of a tool call: its start (name) and argument text
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPiece:
+    """A typed piece of a reply, in emission order. Text is whole characters.
+
+    For TOOL_CALL pieces `text` is a delta of the call's arguments (JSON text); the call's
+    first piece carries `call_id` and `name`, every piece carries `index` (0, 1, ... in
+    the generation). The arguments of a call concatenate to JSON that parses and fits the
+    tool's schema once the call is complete (the generation ends or the next call starts);
+    a generation cut inside a call ends with error `tool_call_incomplete`.
+    """
+
+    kind: PieceKind
+    text: str
+    index: int = 0
+    call_id: str | None = None
+    name: str | None = None
+
+
+def text_piece(text: str) -> tuple[OutputPiece, ...]:
+    return (OutputPiece(PieceKind.TEXT, text),) if text else ()
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyUpdate:
     """What one engine step produced for one reply. Plain data: it crosses from the
     generation thread (or the remote engine's reader task) to the event loop."""
 
-    text: str = ""  # whole characters, stop strings already removed
+    pieces: tuple[OutputPiece, ...] = ()  # in emission order; stop strings removed
     queued: int | None = None  # queue position while the reply waits for a batch slot
     result: GenerationResult | None = None  # set once, on the reply's last update
+
+    @property
+    def text(self) -> str:
+        """The answer text of this update (reasoning and tool calls left out)."""
+        return "".join(p.text for p in self.pieces if p.kind is PieceKind.TEXT)
 
 
 class ReplySink(Protocol):
@@ -137,6 +243,13 @@ class EngineOverloaded(EngineError):
 
 class EngineUnavailable(EngineError):
     code = "overloaded"
+
+
+class InvalidOutputRules(EngineError):
+    """Tools, a tool choice or a response format the engine cannot honour (bad schema,
+    a tool choice naming no declared tool): the request is refused before it starts."""
+
+    code = "bad_request"
 
 
 class Engine(Protocol):

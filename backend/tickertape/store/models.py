@@ -176,5 +176,10 @@ class Message(Base):
     # boundaries, so a reply read back from the store replays frame by frame (Responses
     # `starting_after`). NULL for replies stored before revision 0004.
     frame_ends: Mapped[list[int] | None] = mapped_column(JSON)
+    # An assistant reply's thinking, apart from its answer (NULL: none). Revision 0005.
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    # An assistant reply's complete tool calls, each with its result and its round (see
+    # chat/reply_parts.py). NULL: none. Revision 0005.
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

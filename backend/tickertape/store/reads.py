@@ -44,6 +44,8 @@ def to_message(m: Message) -> MessageRecord:
         parent_id=m.parent_id,
         params=m.params,
         frame_ends=m.frame_ends,
+        reasoning=m.reasoning,
+        tool_calls=m.tool_calls,
     )
 
 

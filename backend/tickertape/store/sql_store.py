@@ -155,10 +155,19 @@ class SqlStore:
         return await self._reader.find_turn(user_id, client_msg_id)
 
     def checkpoint_reply(
-        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+        self,
+        reply_id: str,
+        content: str,
+        seq: int,
+        frame_ends: list[int] | None = None,
+        *,
+        reasoning: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> None:
         # The latest checkpoint per reply wins; all of them go out in one statement.
-        self._checkpoints[reply_id] = (content, seq, frame_ends)
+        self._checkpoints[reply_id] = turns.Checkpoint(
+            content, seq, frame_ends, reasoning, tool_calls
+        )
         self._writer.submit_coalesced(_CHECKPOINTS_KEY, self._take_checkpoints)
 
     def _take_checkpoints(self) -> Callable[[Session], None] | None:

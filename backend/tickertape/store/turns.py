@@ -3,7 +3,7 @@ transaction (see writer.py for why they are not coroutines)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -174,10 +174,19 @@ _CHECKPOINT = (
         content=bindparam("new_content"),
         seq=bindparam("new_seq"),
         frame_ends=bindparam("new_ends"),
+        reasoning=bindparam("new_reasoning"),
+        tool_calls=bindparam("new_calls"),
         updated_at=bindparam("now"),
     )
 )
-Checkpoint = tuple[str, int, list[int] | None]  # content, seq, frame ends
+
+
+class Checkpoint(NamedTuple):
+    content: str
+    seq: int
+    frame_ends: list[int] | None
+    reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 def checkpoint_replies(session: Session, pending: dict[str, Checkpoint]) -> None:
@@ -188,8 +197,16 @@ def checkpoint_replies(session: Session, pending: dict[str, Checkpoint]) -> None
     """
     now = utcnow()
     rows = [
-        {"reply_id": reply_id, "new_content": content, "new_seq": seq, "new_ends": ends, "now": now}
-        for reply_id, (content, seq, ends) in pending.items()
+        {
+            "reply_id": reply_id,
+            "new_content": c.content,
+            "new_seq": c.seq,
+            "new_ends": c.frame_ends,
+            "new_reasoning": c.reasoning,
+            "new_calls": c.tool_calls,
+            "now": now,
+        }
+        for reply_id, c in pending.items()
     ]
     session.execute(_CHECKPOINT, rows)
 
@@ -211,6 +228,8 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
             error_code=final.error_code,
             error=final.error_message,
             frame_ends=None if final.frame_ends is None else list(final.frame_ends),
+            reasoning=final.reasoning,
+            tool_calls=None if final.tool_calls is None else list(final.tool_calls),
             updated_at=now,
         )
         .returning(Message.conversation_id)

@@ -74,6 +74,10 @@ class MessageRecord:
     parent_id: str | None = None  # the message this one answers (None: a root)
     params: dict[str, Any] | None = None  # a reply's generation parameters (and request)
     frame_ends: list[int] | None = None  # where each of frames 1..seq ends in `content`
+    reasoning: str | None = None  # a reply's thinking (frames of kind reasoning)
+    # A reply's complete tool calls: {index, id, name, arguments, result, round,
+    # content_end, reasoning_end} (chat/reply_parts.py)
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,8 @@ class ReplyFinal:
     error_code: str | None = None  # status `error`: why, as a contract code and in words
     error_message: str | None = None
     frame_ends: tuple[int, ...] | None = None  # where each of frames 1..seq ends in `content`
+    reasoning: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] | None = None
 
 
 class Store(Protocol):
@@ -172,11 +178,19 @@ class Store(Protocol):
         A read: it never waits for the writer, so a turn still being committed is None."""
 
     def checkpoint_reply(
-        self, reply_id: str, content: str, seq: int, frame_ends: list[int] | None = None
+        self,
+        reply_id: str,
+        content: str,
+        seq: int,
+        frame_ends: list[int] | None = None,
+        *,
+        reasoning: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> None:
         """Queue a checkpoint of a streaming reply (fire and forget; latest one wins).
         `frame_ends`: where each of frames 1..seq ends in `content` (not copied: the
-        caller hands over a list it no longer changes)."""
+        caller hands over a list it no longer changes); `reasoning` and `tool_calls`:
+        the reply's other parts through seq."""
 
     async def finish_reply(self, final: ReplyFinal) -> None:
         """Commit the final state of a reply; returns once it is durable."""

@@ -20,7 +20,8 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from tickertape.chat.log_reader import LogCursor, LogItem, Queued, Snapshot
-from tickertape.chat.reply_log import LogFrame, ReplyLog
+from tickertape.chat.reply_log import TEXT, LogFrame, ReplyLog
+from tickertape.chat.reply_parts import awaits_tools, client_calls, parts_of
 from tickertape.metrics import Metrics
 from tickertape.store.types import MessageRecord
 from tickertape.transport import frames
@@ -43,12 +44,15 @@ class ConnectionConfig:
 Render = Callable[[LogItem], list[dict[str, Any]]]
 
 
-def render(reply_id: str, item: Queued | LogFrame | Snapshot | Any) -> dict[str, Any]:
+def render(reply_log: ReplyLog, item: Queued | LogFrame | Snapshot | Any) -> dict[str, Any]:
     """One log item as a WebSocket frame."""
+    reply_id = reply_log.reply_id
     if isinstance(item, Queued):
         return {"type": "queued", "reply_id": reply_id, "position": item.position}
     if isinstance(item, LogFrame):
-        return frames.token_frame(reply_id, item.seq, item.text)
+        if item.kind == TEXT:
+            return frames.token_frame(reply_id, item.seq, item.text)
+        return frames.part_frame(reply_id, reply_log.conversation_id, item)
     if isinstance(item, Snapshot):
         return frames.snapshot_frame(reply_id, item.seq, item.text, item.status)
     return frames.end_frame(reply_id, item)
@@ -112,8 +116,17 @@ class Connection:
             # the truth is a snapshot.
             seq = reply_log.sealed_seq
             status = "streaming" if reply_log.end is None else reply_log.end.status
+            parts = parts_of(reply_log.frames_through(seq), last_round_complete=False)
             self.send(
-                frames.snapshot_frame(reply_log.reply_id, seq, reply_log.text_through(seq), status)
+                frames.snapshot_frame(
+                    reply_log.reply_id,
+                    seq,
+                    parts.text,
+                    status,
+                    parts.reasoning,
+                    client_calls(parts.tool_calls),
+                    reply_log.end is None and awaits_tools(reply_log.frames_through(seq)),
+                )
             )
             last_seq = seq
         self._follows[reply_log.reply_id] = LogCursor(reply_log, last_seq)
@@ -123,7 +136,16 @@ class Connection:
     def send_stored(self, record: MessageRecord, last_seq: int) -> None:
         """Resume from the database: what is missing as one snapshot, then `end`."""
         if last_seq != record.seq or record.status == "streaming":
-            self.send(frames.snapshot_frame(record.id, record.seq, record.content, record.status))
+            self.send(
+                frames.snapshot_frame(
+                    record.id,
+                    record.seq,
+                    record.content,
+                    record.status,
+                    record.reasoning,
+                    client_calls(record.tool_calls),
+                )
+            )
         if record.status != "streaming":
             self.send(frames.stored_end_frame(record))
 
@@ -189,7 +211,7 @@ class Connection:
                 self._renders.pop(reply_id, None)
             if item is None:
                 return []
-            out = [render(reply_id, item)] if rendered_by is None else rendered_by(item)
+            out = [render(cursor.log, item)] if rendered_by is None else rendered_by(item)
             if out:
                 return [(frame["type"], frames.dump(frame)) for frame in out]
 

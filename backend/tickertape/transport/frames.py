@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from tickertape.chat.reply_log import ReplyEnd
+from tickertape.chat.reply_log import (
+    AWAITING_TOOLS,
+    REASONING,
+    TOOL_CALL,
+    TOOL_RESULT,
+    LogFrame,
+    ReplyEnd,
+)
 from tickertape.store.types import MessageRecord
 from tickertape.transport.strict_json import InvalidJson, strict_loads
 
@@ -25,6 +32,24 @@ class _Frame(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
+class JsonSchemaIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "answer"
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class FormatIn(BaseModel):
+    """`params.format`: OpenAI's `response_format` (text, json_object, json_schema)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaIn | None = None
+
+
 class ChatParamsIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -40,6 +65,53 @@ class ChatParamsIn(BaseModel):
     on_disconnect: Literal["continue", "stop"] = "continue"
     # Extension (docs/protocol.md): keep generating past end-of-sequence, for load tests.
     ignore_eos: bool = False
+    enable_thinking: bool | None = None  # None: the chat template's default
+    format: FormatIn | None = None
+
+
+ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class FunctionIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    name: ToolName
+    description: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolIn(BaseModel):
+    """A tool in OpenAI's chat-completions form: `{"type": "function", "function": {...}}`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    type: Literal["function"]
+    function: FunctionIn
+
+
+class FunctionNameIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    name: ToolName
+
+
+class NamedToolChoiceIn(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    type: Literal["function"]
+    function: FunctionNameIn
+
+
+ToolChoiceIn = Literal["auto", "none", "required"] | NamedToolChoiceIn
+MAX_TOOLS = 64
+
+
+class _TurnFrame(_Frame):
+    """What every turn frame may add: tools the model may call inside the reply."""
+
+    tools: Annotated[list[ToolIn], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: ToolChoiceIn | None = None
+    parallel_tool_calls: bool = True
 
 
 class AuthIn(_Frame):
@@ -47,7 +119,7 @@ class AuthIn(_Frame):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
-class ChatIn(_Frame):
+class ChatIn(_TurnFrame):
     type: Literal["chat"]
     client_msg_id: ClientMsgId
     content: Annotated[str, StringConstraints(min_length=1)]
@@ -56,7 +128,7 @@ class ChatIn(_Frame):
     params: ChatParamsIn = ChatParamsIn()
 
 
-class RegenerateIn(_Frame):
+class RegenerateIn(_TurnFrame):
     """A new reply to a stored user message (a sibling of its other replies)."""
 
     type: Literal["regenerate"]
@@ -66,7 +138,7 @@ class RegenerateIn(_Frame):
     params: ChatParamsIn = ChatParamsIn()
 
 
-class EditIn(_Frame):
+class EditIn(_TurnFrame):
     """A new user message beside `message_id` (same parent), and its reply."""
 
     type: Literal["edit"]
@@ -96,7 +168,16 @@ class PingIn(_Frame):
     data: Any = None
 
 
-ClientFrame = AuthIn | ChatIn | RegenerateIn | EditIn | StopIn | ResumeIn | PingIn
+class ToolResultIn(_Frame):
+    """The result of a call the reply waits on (`awaiting_tools`)."""
+
+    type: Literal["tool_result"]
+    reply_id: Id
+    call_id: Id
+    content: str
+
+
+ClientFrame = AuthIn | ChatIn | RegenerateIn | EditIn | StopIn | ResumeIn | PingIn | ToolResultIn
 _MODELS: dict[str, type[BaseModel]] = {
     "auth": AuthIn,
     "chat": ChatIn,
@@ -105,6 +186,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "stop": StopIn,
     "resume": ResumeIn,
     "ping": PingIn,
+    "tool_result": ToolResultIn,
 }
 
 
@@ -137,7 +219,9 @@ def parse_frame(text: str) -> ClientFrame:
         raise FrameError(_first_problem(exc), ref) from exc
     except RecursionError as exc:
         raise FrameError("frame is nested too deeply", ref) from exc
-    assert isinstance(frame, AuthIn | ChatIn | RegenerateIn | EditIn | StopIn | ResumeIn | PingIn)
+    assert isinstance(
+        frame, AuthIn | ChatIn | RegenerateIn | EditIn | StopIn | ResumeIn | PingIn | ToolResultIn
+    )
     return frame
 
 
@@ -220,5 +304,54 @@ def stored_end_frame(record: MessageRecord) -> dict[str, Any]:
     return frame
 
 
-def snapshot_frame(reply_id: str, seq: int, text: str, status: str) -> dict[str, Any]:
-    return {"type": "snapshot", "reply_id": reply_id, "seq": seq, "text": text, "status": status}
+def snapshot_frame(
+    reply_id: str,
+    seq: int,
+    text: str,
+    status: str,
+    reasoning: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    awaiting: bool = False,
+) -> dict[str, Any]:
+    """The whole reply through `seq`; its reasoning and tool calls (with results) when it
+    has any; `awaiting_tools` while it waits for results."""
+    frame: dict[str, Any] = {
+        "type": "snapshot",
+        "reply_id": reply_id,
+        "seq": seq,
+        "text": text,
+        "status": status,
+    }
+    if reasoning:
+        frame["reasoning"] = reasoning
+    if tool_calls:
+        frame["tool_calls"] = tool_calls
+    if awaiting:
+        frame["awaiting_tools"] = True
+    return frame
+
+
+def part_frame(reply_id: str, conversation_id: str | None, frame: LogFrame) -> dict[str, Any]:
+    """A reasoning, tool-call, tool-result or awaiting-tools frame of a reply."""
+    out: dict[str, Any] = {
+        "type": frame.kind,
+        "reply_id": reply_id,
+        "seq": frame.seq,
+        "conversation_id": conversation_id,
+    }
+    call = frame.call
+    if frame.kind == REASONING:
+        out["text"] = frame.text
+    elif frame.kind == TOOL_CALL and call is not None:
+        out.update(index=call.index, call_id=call.call_id)
+        if call.name is not None:
+            out["name"] = call.name
+        out["arguments"] = frame.text
+    elif frame.kind == TOOL_RESULT and call is not None:
+        out.update(index=call.index, call_id=call.call_id, content=frame.text)
+    elif frame.kind == AWAITING_TOOLS:
+        out["calls"] = [
+            {"index": c.index, "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+            for c in frame.calls
+        ]
+    return out

@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.log_reader import LogItem, Queued, follow
-from tickertape.chat.reply_log import TEXT, LogFrame, ReplyEnd, ReplyLog
+from tickertape.chat.reply_log import LogFrame, ReplyEnd, ReplyLog
 from tickertape.chat.service import ChatService
 from tickertape.chat.turns import TurnRequest
 from tickertape.engine.types import Engine
@@ -42,6 +42,8 @@ from tickertape.transport.openai_models import (
     ChunkFactory,
     completion_object,
 )
+from tickertape.transport.openai_render import AnswerBuilder, chunk_of
+from tickertape.transport.output_rules import RulesError
 
 log = logging.getLogger(__name__)
 _STARTED = int(time.time())
@@ -74,10 +76,14 @@ def build_openai_router() -> APIRouter:
             raise OpenAIError(
                 400, f"max_tokens is at most {settings.max_tokens}", param="max_tokens"
             )
+        try:
+            rules = body.output_rules()
+        except RulesError as exc:
+            raise OpenAIError(400, str(exc), code="invalid_value", param=exc.param) from exc
         turn = TurnRequest(
             client_msg_id=f"openai-{uuid.uuid4().hex}",
             content=body.last_user_text(),
-            params=body.sampling(max_tokens),
+            params=body.sampling(max_tokens, rules),
             on_disconnect="stop",
             messages=tuple(body.chat_messages()),
             store=body.store,
@@ -136,16 +142,17 @@ class _Reply:
         self._chat.reader_left(self.log)
 
     async def json_response(self, request: Request) -> Response:
-        text: list[str] = []
+        answer = AnswerBuilder()
         async with aclosing(follow(self.log)) as items, self._watching(request):
             async for item in items:
-                if isinstance(item, LogFrame) and item.kind == TEXT:
-                    text.append(item.text)
+                if isinstance(item, LogFrame):
+                    answer.add(item)
                 elif isinstance(item, ReplyEnd):
-                    _raise_unless_answered(item)
-                    return JSONResponse(
-                        completion_object(self._id, self._body.model, "".join(text), item)
-                    )
+                    cut = item.error is not None and item.error.code == "tool_call_incomplete"
+                    if not cut:
+                        _raise_unless_answered(item)
+                    done = answer.finished(last_call_complete=not cut)
+                    return JSONResponse(completion_object(self._id, self._body.model, done, item))
         raise OpenAIError.from_code("internal", "the reply ended without an end")
 
     async def sse_response(self, request: Request) -> Response:
@@ -176,8 +183,10 @@ class _Reply:
         async with aclosing(items):
             item: LogItem | None = first
             while item is not None:
-                if isinstance(item, LogFrame) and item.kind == TEXT:
-                    yield _data(chunks.text(item.text))
+                if isinstance(item, LogFrame):
+                    chunk = chunk_of(chunks, item)
+                    if chunk is not None:
+                        yield _data(chunk)
                 elif isinstance(item, ReplyEnd):
                     for event in _closing_chunks(chunks, item):
                         yield _data(event)

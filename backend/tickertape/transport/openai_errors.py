@@ -33,6 +33,10 @@ _BY_CODE: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "rate_limit_error", "rate_limit_exceeded"),
     "overloaded": (503, "server_error", "overloaded"),
     "internal": (500, "server_error", "internal_error"),
+    # The model's tool call could not be completed (max_tokens ran out inside it) or does
+    # not fit its schema (a format the grammar cannot drive): the generation failed.
+    "tool_call_incomplete": (500, "server_error", "tool_call_incomplete"),
+    "invalid_tool_call": (500, "server_error", "invalid_tool_call"),
 }
 _BY_STATUS = {
     401: "invalid_api_key",

@@ -1,21 +1,32 @@
 """OpenAI chat-completions shapes: the request fields we honor, and the response objects.
 
-Fields OpenAI defines that would change the answer and that we do not implement yet
-(`tools`, `tool_choice`, `functions`, `response_format`, `logit_bias`, `logprobs`, ...) are
-refused with a 400 naming the field, unless they carry their "off" value; fields nobody
-defines are ignored (agent frameworks send vendor extras).
+Tools (`tools`, `tool_choice`, `parallel_tool_calls`, `role: "tool"` messages and
+assistant `tool_calls`), `response_format` and thinking (`chat_template_kwargs.
+enable_thinking`, vLLM's extension) are honoured (docs/openai.md). Fields OpenAI defines
+that would change the answer and that we do not implement (`logit_bias`, `logprobs`,
+the legacy `functions`, ...) are refused with a 400 naming the field, unless they carry
+their "off" value; fields nobody defines are ignored (agent frameworks send vendor extras).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from tickertape.chat.reply_log import ReplyEnd
-from tickertape.engine.types import ChatMessage, SamplingParams
+from tickertape.engine.types import (
+    NO_RULES,
+    ChatMessage,
+    OutputRules,
+    SamplingParams,
+    ToolCall,
+)
+from tickertape.transport.openai_inputs import Message, NamedToolChoice, TemplateKwargs, ToolIn
+from tickertape.transport.output_rules import output_rules, tool_of
 
 MAX_STOP_STRINGS = 4
 MAX_STOP_CHARS = 64
@@ -37,12 +48,9 @@ def _empty(value: Any) -> bool:
 
 # OpenAI request fields not implemented yet -> whether a value means "off".
 UNIMPLEMENTED: dict[str, Callable[[Any], bool]] = {
-    "tools": _empty,
-    "tool_choice": lambda v: v is None or v == "none",
-    "parallel_tool_calls": lambda v: v is None,
+    # The legacy function calling: `tools` replaced it (same schemas, `tool_choice`).
     "functions": _empty,
     "function_call": lambda v: v is None or v == "none",
-    "response_format": lambda v: v is None or v == {"type": "text"},
     "logit_bias": _empty,
     "logprobs": lambda v: v is None or v is False,
     "top_logprobs": lambda v: v is None or v == 0,
@@ -53,28 +61,13 @@ UNIMPLEMENTED: dict[str, Callable[[Any], bool]] = {
 }
 
 
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: str
+@dataclass(slots=True)
+class Answer:
+    """A finished reply's parts, for a non-streamed completion."""
 
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    # "developer" is OpenAI's newer name for the system role.
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
-
-    def to_chat(self) -> ChatMessage:
-        text = (
-            self.content
-            if isinstance(self.content, str)
-            else "".join(part.text for part in self.content)
-        )
-        role: Literal["system", "user", "assistant"] = (
-            "system" if self.role == "developer" else self.role
-        )
-        return ChatMessage(role=role, content=text)
+    text: str = ""
+    reasoning: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
 
 
 class StreamOptions(BaseModel):
@@ -105,6 +98,13 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256)
     store: bool = Field(False, description="extension: keep the exchange as a conversation")
+    tools: list[ToolIn] | None = Field(None, max_length=64)
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    chat_template_kwargs: TemplateKwargs | None = Field(
+        None, description="extension (vLLM): {enable_thinking: bool}"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -134,7 +134,25 @@ class ChatCompletionRequest(BaseModel):
         # max_completion_tokens is the newer name; it wins when both are sent.
         return self.max_completion_tokens or self.max_tokens
 
-    def sampling(self, max_tokens: int) -> SamplingParams:
+    def output_rules(self) -> OutputRules:
+        """Tools, tool choice, thinking and format; raises RulesError naming the field."""
+        choice = self.tool_choice
+        named = choice.function.name if isinstance(choice, NamedToolChoice) else None
+        tools = [
+            tool_of(t.function.name, t.function.description, t.function.parameters, k)
+            for k, t in enumerate(self.tools or ())
+        ]
+        kwargs = self.chat_template_kwargs
+        return output_rules(
+            tools,
+            "function" if named is not None else (choice if isinstance(choice, str) else None),
+            named,
+            self.parallel_tool_calls is not False,
+            kwargs.enable_thinking if kwargs is not None else None,
+            self.response_format,
+        )
+
+    def sampling(self, max_tokens: int, output: OutputRules = NO_RULES) -> SamplingParams:
         """Our SamplingParams; fields the client left out keep the server's defaults."""
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         return SamplingParams(
@@ -148,6 +166,7 @@ class ChatCompletionRequest(BaseModel):
             repetition_penalty=self.repetition_penalty,
             frequency_penalty=self.frequency_penalty or 0.0,
             presence_penalty=self.presence_penalty or 0.0,
+            output=output,
         )
 
     def last_user_text(self) -> str:
@@ -160,7 +179,12 @@ class ChatCompletionRequest(BaseModel):
 
 def openai_finish_reason(end: ReplyEnd) -> str:
     # OpenAI knows no "stopped": a reply cut short on request ended normally for the client.
-    return "length" if end.finish_reason == "length" else "stop"
+    # A call cut by max_tokens is left out of the answer, which ends "length".
+    if end.finish_reason in ("length", "tool_calls"):
+        return end.finish_reason
+    if end.error is not None and end.error.code == "tool_call_incomplete":
+        return "length"
+    return "stop"
 
 
 def usage_object(end: ReplyEnd) -> dict[str, int]:
@@ -173,7 +197,17 @@ def usage_object(end: ReplyEnd) -> dict[str, int]:
     }
 
 
-def completion_object(reply_id: str, model: str, text: str, end: ReplyEnd) -> dict[str, Any]:
+def completion_object(reply_id: str, model: str, answer: Answer, end: ReplyEnd) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+    if answer.reasoning:
+        message["reasoning_content"] = answer.reasoning
+    if answer.calls:
+        if not answer.text:
+            message["content"] = None  # as OpenAI answers a message of calls only
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in answer.calls
+        ]
     return {
         "id": reply_id,
         "object": "chat.completion",
@@ -182,7 +216,7 @@ def completion_object(reply_id: str, model: str, text: str, end: ReplyEnd) -> di
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": message,
                 "finish_reason": openai_finish_reason(end),
                 "logprobs": None,
             }
@@ -203,7 +237,7 @@ class ChunkFactory:
         }
         self._include_usage = include_usage
 
-    def _chunk(self, delta: dict[str, str], finish_reason: str | None) -> dict[str, Any]:
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
         chunk: dict[str, Any] = {
             **self._head,
             "choices": [
@@ -219,6 +253,21 @@ class ChunkFactory:
 
     def text(self, text: str) -> dict[str, Any]:
         return self._chunk({"content": text}, None)
+
+    def reasoning(self, text: str) -> dict[str, Any]:
+        return self._chunk({"reasoning_content": text}, None)
+
+    def tool_call(
+        self, index: int, call_id: str, name: str | None, arguments: str
+    ) -> dict[str, Any]:
+        """OpenAI's streamed call: id, type and name on its first chunk, then arguments."""
+        call: dict[str, Any] = {"index": index}
+        function: dict[str, str] = {"arguments": arguments}
+        if name is not None:
+            call.update(id=call_id, type="function")
+            function = {"name": name, "arguments": arguments}
+        call["function"] = function
+        return self._chunk({"tool_calls": [call]}, None)
 
     def finish(self, end: ReplyEnd) -> dict[str, Any]:
         return self._chunk({}, openai_finish_reason(end))

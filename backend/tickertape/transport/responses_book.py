@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from tickertape.chat.errors import ChatError
-from tickertape.chat.reply_log import ReplyEnd, ReplyError, ReplyLog
+from tickertape.chat.reply_log import OTHER_PART, ReplyEnd, ReplyError, ReplyLog
 from tickertape.services import Services
 from tickertape.store.tree import Tree
 from tickertape.store.types import MessageRecord, StoreError, UserRecord
@@ -194,8 +194,14 @@ def stored_log(record: MessageRecord) -> ReplyLog:
         ends = [len(content)] if content else []
     start = 0
     for end in ends:
-        log.append(content[start:end])
-        log.seal()
+        if end == start:
+            # A text frame is never empty: this was a frame of another kind (reasoning,
+            # a tool call...), which the Responses rendering shows nothing of. It keeps
+            # its seq so that the numbers match the live rendering.
+            log.append_sealed(OTHER_PART)
+        else:
+            log.append(content[start:end])
+            log.seal()
         start = end
     if record.status != "streaming":
         log.finish(_stored_end(record))

@@ -228,7 +228,14 @@ class EventRenderer:
         )
         terminal = self._event(outcome.terminal_event, response=body)
         kept = self._keep([*events, terminal])
-        if not kept and terminal["sequence_number"] < self.starting_after:
+        number = terminal["sequence_number"]
+        # After a crash the stored rendering is shorter than what was streamed: a number
+        # the client holds may be this terminal's own (it held a delta there), and the
+        # terminal of an interrupted response was never streamed before.
+        interrupted = outcome.incomplete_reason == "interrupted"
+        if not kept and (
+            number < self.starting_after or (number == self.starting_after and interrupted)
+        ):
             return [terminal]
         return kept
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tickertape.chat.reply_parts import client_calls
 from tickertape.store.tree import Tree
 from tickertape.store.types import ConversationSummary, MessageRecord, Transcript
 
@@ -57,6 +58,9 @@ def message_json(m: MessageRecord, tree: Tree[MessageRecord]) -> dict[str, Any]:
         "seq": m.seq,
         "error": error_json(m),
         "params": m.params if m.role == "assistant" else None,
+        # A reply's thinking and its tool calls with their results (null / [] if none).
+        "reasoning": m.reasoning,
+        "tool_calls": client_calls(m.tool_calls),
     }
 
 

@@ -12,7 +12,7 @@ from tickertape.chat.notices import Notice
 from tickertape.chat.remote_log import RemoteReplyLog
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.turns import TurnRequest, TurnStarted
-from tickertape.engine.types import SamplingParams
+from tickertape.engine.types import OutputRules, SamplingParams
 from tickertape.transport import frames
 from tickertape.transport.frames import (
     AuthIn,
@@ -23,8 +23,10 @@ from tickertape.transport.frames import (
     RegenerateIn,
     ResumeIn,
     StopIn,
+    ToolResultIn,
     TurnIn,
 )
+from tickertape.transport.output_rules import RulesError, output_rules, tool_of
 from tickertape.transport.socket_session import CLOSE_POLICY, SocketSession
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ class WsSession(SocketSession):
             self._spawn(self._stop(frame))
         elif isinstance(frame, ResumeIn):
             self._spawn(self._resume(frame))
+        elif isinstance(frame, ToolResultIn):
+            self._spawn(self._tool_result(frame))
         elif isinstance(frame, AuthIn):
             await self._reauthenticate(frame)
 
@@ -99,6 +103,17 @@ class WsSession(SocketSession):
             self._metrics.resumes.labels("database").inc()
             self._conn.send_stored(found, frame.last_seq)
 
+    async def _tool_result(self, frame: ToolResultIn) -> None:
+        limit = self._settings.max_content_chars
+        try:
+            if len(frame.content) > limit:
+                raise ChatError(
+                    "bad_request", f"content: at most {limit} characters", frame.reply_id
+                )
+            await self._chat.tool_result(self._user, frame.reply_id, frame.call_id, frame.content)
+        except ChatError as exc:
+            self._send_error(exc)
+
     async def _reauthenticate(self, frame: AuthIn) -> None:
         user = await self._services.authenticator.user_for_token(frame.token)
         if user is None or user.id != self._user.id:
@@ -130,6 +145,7 @@ class WsSession(SocketSession):
             repetition_penalty=p.repetition_penalty,
             frequency_penalty=p.frequency_penalty or 0.0,
             presence_penalty=p.presence_penalty or 0.0,
+            output=_rules(frame, ref),
         )
         return TurnRequest(
             client_msg_id=ref,
@@ -141,6 +157,7 @@ class WsSession(SocketSession):
             parent_id=frame.parent_id if isinstance(frame, ChatIn) else None,
             edit_of=frame.message_id if isinstance(frame, EditIn) else None,
             regenerate_of=frame.user_message_id if isinstance(frame, RegenerateIn) else None,
+            tool_results=True,
         )
 
     def _hello(self) -> dict[str, Any]:
@@ -161,6 +178,29 @@ class WsSession(SocketSession):
 
     def _send_error(self, exc: ChatError) -> None:
         self._conn.send(frames.error_frame(exc.code, exc.message, exc.ref, exc.retry_after_ms))
+
+
+def _rules(frame: TurnIn, ref: str) -> OutputRules:
+    """The frame's tools, tool choice, thinking and format (docs/protocol.md)."""
+    choice = frame.tool_choice
+    named = choice if isinstance(choice, frames.NamedToolChoiceIn) else None
+    fmt = frame.params.format
+    try:
+        tools = [
+            tool_of(t.function.name, t.function.description, t.function.parameters, k)
+            for k, t in enumerate(frame.tools or ())
+        ]
+        return output_rules(
+            tools,
+            "function" if named is not None else (choice if isinstance(choice, str) else None),
+            named.function.name if named is not None else None,
+            frame.parallel_tool_calls,
+            frame.params.enable_thinking,
+            fmt.model_dump(by_alias=True, exclude_none=True) if fmt is not None else None,
+        )
+    except RulesError as exc:
+        param = exc.param.replace("response_format", "params.format")
+        raise ChatError("bad_request", f"{param}: {exc.message}", ref) from exc
 
 
 def accepted_frame(started: TurnStarted) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 // The admin viewer's transcript panel: every message with its status, finish reason,
-// the reason of a failure, sampling settings, usage and timing; the search words marked.
+// the reason of a failure, sampling settings, usage and timing, a reply's thinking
+// (collapsed) and its tool calls with their results; the search words marked.
 //
 // Live transcripts are POLLED (GET every second while any message is "streaming"), not
 // followed over the WebSocket: `resume` only works for the caller's own replies
@@ -9,7 +10,8 @@ import { adminApi } from './api.js';
 import { userLabel } from './admin-list.js';
 import { el, formatDateTime } from './dom.js';
 import { renderMarkdownInto } from './markdown.js';
-import { describeError } from './protocol.js';
+import { renderReasoning, renderToolCalls } from './message-view.js';
+import { callFromServer, describeError } from './protocol.js';
 
 const POLL_INTERVAL_MS = 1000;
 
@@ -59,6 +61,12 @@ function messageItem(message, query) {
   if (message.role === 'assistant') renderMarkdownInto(body, message.content ?? '');
   else body.textContent = message.content ?? ''; // user and system text: never HTML
   markMatches(body, query);
+  // A holder for message-view's renderers, which put their parts before the body.
+  const parts = el('div', { class: 'admin-reply-parts' }, body);
+  if (message.role === 'assistant') {
+    renderReasoning(parts, message.reasoning ?? '');
+    renderToolCalls(parts, (message.tool_calls ?? []).map(callFromServer));
+  }
   // Unset sampling fields (null, []) mean "the server's default": not worth a column.
   const params = Object.entries(message.params ?? {})
     .filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0));
@@ -77,7 +85,7 @@ function messageItem(message, query) {
     params.length
       ? el('p', { class: 'admin-params' }, `sampling: ${params.map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')}`)
       : null,
-    body,
+    parts,
   );
 }
 
@@ -161,7 +169,10 @@ export class AdminTranscript {
     let previous = null;
     for (const message of conversation.messages ?? []) {
       seen.add(message.id);
-      const signature = JSON.stringify([message.content, message.status, message.finish_reason, message.usage, message.timing, message.error, message.params]);
+      const signature = JSON.stringify([
+        message.content, message.status, message.finish_reason, message.usage, message.timing, message.error, message.params,
+        message.reasoning, message.tool_calls,
+      ]);
       let entry = this.elements.get(message.id);
       if (!entry || entry.signature !== signature) {
         const item = messageItem(message, this.query);

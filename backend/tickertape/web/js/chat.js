@@ -50,6 +50,7 @@ const settings = new SettingsPanel({
   toggle: byId('settings-toggle'),
   temperatureInput: byId('setting-temperature'),
   maxTokensInput: byId('setting-max-tokens'),
+  thinkingInput: byId('setting-thinking'),
   resetButton: byId('settings-reset'),
   errorOutput: byId('settings-error'),
 });

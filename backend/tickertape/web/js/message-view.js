@@ -4,6 +4,8 @@
 // the way: most people never need them).
 //
 // Text goes in with textContent (user) or through markdown.js (assistant, sanitised).
+// A reply's reasoning (collapsed, live while it streams) and its tool calls with their
+// results are plain text too (textContent), arguments pretty-printed when they parse.
 // Every handler comes from the caller in `actions`, so this module knows no protocol:
 //   actions.onCopy is not needed (copy is local); onEdit(item, content),
 //   onRegenerate(item), onRetry(item), onSwitchBranch(messageId).
@@ -117,8 +119,12 @@ export function renderDetails(item, { usage, timing, finishReason, params, creat
   if (usage) add('tokens', `${usage.prompt_tokens ?? '?'} prompt → ${usage.completion_tokens ?? '?'} reply`);
   if (timing?.ttft_ms !== undefined) add('first token', `${timing.ttft_ms} ms`);
   if (timing?.total_ms !== undefined) add('total', `${(timing.total_ms / 1000).toFixed(1)} s`);
+  const shown = (value) => {
+    if (Array.isArray(value)) return value.map((v) => (v && typeof v === 'object' ? v.function?.name ?? JSON.stringify(v) : v)).join(', ');
+    return value && typeof value === 'object' ? JSON.stringify(value) : value;
+  };
   for (const [key, value] of Object.entries(params ?? {})) {
-    if (!(Array.isArray(value) && value.length === 0)) add(key.replace(/_/g, ' '), Array.isArray(value) ? value.join(', ') : value);
+    if (!(Array.isArray(value) && value.length === 0)) add(key.replace(/_/g, ' '), shown(value));
   }
   add('created', createdAt ? formatDateTime(createdAt) : null);
   add('id', id);
@@ -167,4 +173,54 @@ export function editInPlace(item) {
     body.replaceWith(form);
     area.focus();
   });
+}
+
+// The reply's thinking: a collapsed disclosure above the answer, updated as it streams.
+export function renderReasoning(item, text, { live = false } = {}) {
+  let box = item.querySelector('.reasoning');
+  if (!text) {
+    box?.remove();
+    return;
+  }
+  if (!box) {
+    box = el('details', { class: 'reasoning' }, el('summary', {}), el('div', { class: 'reasoning-text' }));
+    item.querySelector('.message-body').before(box);
+  }
+  box.querySelector('summary').textContent = live ? 'Thinking…' : 'Thoughts';
+  box.classList.toggle('live', live);
+  box.querySelector('.reasoning-text').textContent = text; // never HTML
+}
+
+function pretty(text) {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text; // a call whose arguments are still streaming
+  }
+}
+
+// The reply's tool calls, each with its arguments and its result (or that it waits).
+export function renderToolCalls(item, calls, { awaiting = false } = {}) {
+  let box = item.querySelector('.tool-calls');
+  if (!calls || calls.length === 0) {
+    box?.remove();
+    return;
+  }
+  if (!box) {
+    box = el('div', { class: 'tool-calls' });
+    item.querySelector('.message-body').before(box);
+  }
+  box.replaceChildren(...calls.map((call) => {
+    const result = call.result === null || call.result === undefined
+      ? el('p', { class: 'tool-result-pending' }, awaiting ? 'Waiting for the result…' : 'No result.')
+      : el('div', { class: 'tool-result' },
+        el('span', { class: 'tool-label' }, 'Result'),
+        el('pre', { class: 'tool-result-content' }, pretty(call.result)));
+    return el('div', { class: 'tool-call', dataset: { callId: call.callId ?? '' } },
+      el('div', { class: 'tool-call-head' },
+        el('span', { class: 'tool-label' }, 'Tool call'),
+        el('code', { class: 'tool-call-name' }, call.name ?? '')),
+      el('pre', { class: 'tool-call-arguments' }, pretty(call.arguments ?? '')),
+      result);
+  }));
 }

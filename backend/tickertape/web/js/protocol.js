@@ -51,6 +51,13 @@ export const frames = {
   ping: (data) => ({ type: 'ping', data }),
 };
 
+// A stored or snapshot call ({index, call_id, name, arguments, result}) as the client's.
+export function callFromServer(call) {
+  return {
+    index: call.index, callId: call.call_id, name: call.name, arguments: call.arguments ?? '', result: call.result ?? null,
+  };
+}
+
 // Byte length of a frame as the server measures it (UTF-8 of the JSON text).
 export function frameBytes(frame) {
   return new TextEncoder().encode(JSON.stringify(frame)).length;

@@ -17,12 +17,13 @@
 //                                  branch_changed (about this user's other connections)
 
 import { loadPendingTurns, savePendingTurns } from './pending-store.js';
-import { frames, newClientMsgId } from './protocol.js';
+import { callFromServer, frames, newClientMsgId } from './protocol.js';
 
 const NOTICE_TYPES = new Set(['turn_started', 'conversation_renamed', 'conversation_deleted', 'branch_changed']);
 
 // A reply as the client knows it. `text` is always the concatenation of token texts for
-// seq 1..lastSeq (or a snapshot's text up to its seq).
+// seq 1..lastSeq (or a snapshot's text up to its seq); `reasoning` likewise for reasoning
+// frames; `toolCalls` the calls in index order: {index, callId, name, arguments, result}.
 export class Reply {
   constructor({ id, conversationId, clientMsgId = null, userMessageId = null, parentId = null }) {
     this.id = id;
@@ -32,6 +33,9 @@ export class Reply {
     this.parentId = parentId; // the reply's parent: its user message (tree protocol)
     this.error = null; // {code, message[, retry_after_ms]} of a failed reply
     this.text = '';
+    this.reasoning = '';
+    this.toolCalls = [];
+    this.awaitingTools = false; // the reply waits for tool results
     this.lastSeq = 0;
     this.state = 'waiting'; // waiting | queued | streaming | done
     this.queuePosition = null;
@@ -46,6 +50,40 @@ export class Reply {
 
   get done() {
     return this.state === 'done';
+  }
+}
+
+// One frame of the reply's seq space applied to what the client knows of it.
+function applyFrame(reply, frame) {
+  switch (frame.type) {
+    case 'token':
+      reply.text += frame.text;
+      reply.awaitingTools = false;
+      break;
+    case 'reasoning':
+      reply.reasoning += frame.text;
+      reply.awaitingTools = false;
+      break;
+    case 'tool_call': {
+      reply.awaitingTools = false;
+      let call = reply.toolCalls.find((c) => c.index === frame.index);
+      if (!call) {
+        call = { index: frame.index, callId: frame.call_id, name: frame.name ?? '', arguments: '', result: null };
+        reply.toolCalls.push(call);
+      }
+      call.arguments += frame.arguments ?? '';
+      break;
+    }
+    case 'tool_result': {
+      const call = reply.toolCalls.find((c) => c.callId === frame.call_id);
+      if (call) call.result = frame.content;
+      break;
+    }
+    case 'awaiting_tools':
+      reply.awaitingTools = true;
+      break;
+    default:
+      break;
   }
 }
 
@@ -176,6 +214,11 @@ export class ChatSession extends EventTarget {
         });
       case 'token':
         return this.#withReply(frame, (reply) => this.#onToken(reply, frame));
+      case 'reasoning':
+      case 'tool_call':
+      case 'tool_result':
+      case 'awaiting_tools':
+        return this.#withReply(frame, (reply) => this.#onToken(reply, frame));
       case 'snapshot':
         return this.#withReply(frame, (reply) => this.#onSnapshot(reply, frame));
       case 'end':
@@ -231,7 +274,7 @@ export class ChatSession extends EventTarget {
     if (!reply.hasFrames) {
       reply.hasFrames = true;
     }
-    reply.text += frame.text;
+    applyFrame(reply, frame);
     reply.lastSeq = frame.seq;
     reply.state = 'streaming';
     reply.queuePosition = null;
@@ -244,6 +287,9 @@ export class ChatSession extends EventTarget {
     if (frame.seq >= reply.lastSeq) {
       // The snapshot is the whole reply up to its seq: replace, never append.
       reply.text = frame.text;
+      reply.reasoning = frame.reasoning ?? '';
+      reply.toolCalls = (frame.tool_calls ?? []).map(callFromServer);
+      reply.awaitingTools = Boolean(frame.awaiting_tools);
       reply.lastSeq = frame.seq;
       reply.hasFrames = true;
     }

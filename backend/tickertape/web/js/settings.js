@@ -31,11 +31,12 @@ function parseNumber(text, { min, max, integer }) {
 }
 
 export class SettingsPanel {
-  constructor({ panel, toggle, temperatureInput, maxTokensInput, resetButton, errorOutput }) {
+  constructor({ panel, toggle, temperatureInput, maxTokensInput, thinkingInput, resetButton, errorOutput }) {
     this.panel = panel;
     this.toggle = toggle;
     this.temperatureInput = temperatureInput;
     this.maxTokensInput = maxTokensInput;
+    this.thinkingInput = thinkingInput; // params.enable_thinking: on, off, or the model's default
     this.errorOutput = errorOutput;
     this.maxTokensLimit = 100000;
     this.settings = loadSettings();
@@ -48,7 +49,7 @@ export class SettingsPanel {
         toggle.focus();
       }
     });
-    for (const input of [temperatureInput, maxTokensInput]) {
+    for (const input of [temperatureInput, maxTokensInput, thinkingInput]) {
       input.addEventListener('change', () => this.#readForm());
     }
     resetButton.addEventListener('click', () => {
@@ -80,12 +81,15 @@ export class SettingsPanel {
     if (typeof this.settings.max_tokens === 'number') {
       params.max_tokens = Math.min(this.settings.max_tokens, this.maxTokensLimit);
     }
+    if (typeof this.settings.enable_thinking === 'boolean') params.enable_thinking = this.settings.enable_thinking;
     return params;
   }
 
   #fill() {
     this.temperatureInput.value = this.settings.temperature ?? '';
     this.maxTokensInput.value = this.settings.max_tokens ?? '';
+    const thinking = this.settings.enable_thinking;
+    this.thinkingInput.value = thinking === true ? 'on' : thinking === false ? 'off' : '';
     this.errorOutput.textContent = '';
   }
 
@@ -100,6 +104,7 @@ export class SettingsPanel {
     this.settings = {};
     if (temperature.value !== null) this.settings.temperature = temperature.value;
     if (maxTokens.value !== null) this.settings.max_tokens = maxTokens.value;
+    if (this.thinkingInput.value) this.settings.enable_thinking = this.thinkingInput.value === 'on';
     saveSettings(this.settings);
   }
 }

@@ -10,10 +10,14 @@
 import { el } from './dom.js';
 import { createRenderScheduler, renderMarkdownInto } from './markdown.js';
 import {
-  assistantMessage, failureText, finishLabel, renderDetails, renderFailure, renderToolbar, userMessage,
+  assistantMessage, failureText, finishLabel, renderDetails, renderFailure, renderReasoning, renderToolbar,
+  renderToolCalls, userMessage,
 } from './message-view.js';
+import { callFromServer } from './protocol.js';
 
-const STATUS_FROM_FINISH = { stop: 'complete', length: 'complete', stopped: 'stopped', error: 'error', interrupted: 'interrupted' };
+const STATUS_FROM_FINISH = {
+  stop: 'complete', length: 'complete', tool_calls: 'complete', stopped: 'stopped', error: 'error', interrupted: 'interrupted',
+};
 const AT_BOTTOM_PX = 40;
 
 export class TranscriptView {
@@ -125,6 +129,7 @@ export class TranscriptView {
       text: message.content ?? '', status: message.status ?? 'complete', finishReason: message.finish_reason,
       error: message.error ?? null, usage: message.usage, timing: message.timing, params: message.params,
       createdAt: message.created_at, siblingIds: message.sibling_ids ?? null,
+      reasoning: message.reasoning ?? '', toolCalls: (message.tool_calls ?? []).map(callFromServer),
     });
     return item;
   }
@@ -148,6 +153,8 @@ export class TranscriptView {
     if (!reply.hasFrames && placeholderText) {
       // History text until the resumed stream delivers its first frame.
       renderMarkdownInto(item.querySelector('.message-body'), placeholderText);
+      renderReasoning(item, message?.reasoning ?? '', { live: true });
+      renderToolCalls(item, (message?.tool_calls ?? []).map(callFromServer));
     }
     this.updateReply(reply, item);
     return item;
@@ -161,14 +168,19 @@ export class TranscriptView {
         text: reply.text, status: STATUS_FROM_FINISH[reply.finishReason] ?? 'complete',
         finishReason: reply.finishReason, error: reply.error, usage: reply.usage, timing: reply.timing,
         params: reply.params ?? null, siblingIds: item.siblingIds ?? null,
+        reasoning: reply.reasoning, toolCalls: reply.toolCalls,
       });
     } else {
-      if (reply.hasFrames) this.scheduler.schedule(item.querySelector('.message-body'), reply.text);
-      item.dataset.status = reply.state;
+      if (reply.hasFrames) {
+        this.scheduler.schedule(item.querySelector('.message-body'), reply.text);
+        renderReasoning(item, reply.reasoning, { live: !reply.text && reply.toolCalls.length === 0 });
+        renderToolCalls(item, reply.toolCalls, { awaiting: reply.awaitingTools });
+      }
+      item.dataset.status = reply.awaitingTools ? 'awaiting_tools' : reply.state;
       item.setAttribute('aria-busy', 'true');
       const label = reply.state === 'queued'
         ? `queued (position ${(reply.queuePosition ?? 0) + 1})`
-        : reply.state === 'waiting' ? 'thinking…' : 'writing…';
+        : reply.state === 'waiting' ? 'thinking…' : reply.awaitingTools ? 'waiting for tool results…' : 'writing…';
       item.querySelector('.message-state').textContent = label;
       renderToolbar(item, { role: 'assistant', done: false }, this.actions);
     }
@@ -189,8 +201,12 @@ export class TranscriptView {
     return node ? this.texts.get(node) ?? node.querySelector('.message-body').textContent : null;
   }
 
-  #finish(item, { text, status, finishReason, error, usage, timing, params, createdAt, siblingIds }) {
+  #finish(item, {
+    text, status, finishReason, error, usage, timing, params, createdAt, siblingIds, reasoning = '', toolCalls = [],
+  }) {
     this.scheduler.now(item.querySelector('.message-body'), text);
+    renderReasoning(item, reasoning);
+    renderToolCalls(item, toolCalls);
     this.texts.set(item, text);
     item.dataset.status = status;
     item.setAttribute('aria-busy', 'false');

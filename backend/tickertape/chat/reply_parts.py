@@ -1,0 +1,141 @@
+"""What a reply holds besides its answer text, derived from its frames: its reasoning and
+its tool calls (with their results and the round they belong to); and a stored reply as
+the messages a chat template expects.
+
+A reply with tool round trips is one reply (one id, one `seq` space): its rounds are
+delimited in the log by `awaiting_tools` frames. The store keeps the reply's answer text
+(`content`, every round's text in order, exactly what its `token` frames concatenate
+to), its `reasoning` (likewise), and `tool_calls`: each complete call with its `result`
+and where its round's text and reasoning end (`content_end`, `reasoning_end`), which is
+enough to render it back as the template's assistant / tool / assistant messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tickertape.chat.reply_log import (
+    AWAITING_TOOLS,
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    TOOL_RESULT,
+    LogFrame,
+)
+from tickertape.engine.types import ChatMessage, ToolCall
+
+StoredCall = dict[str, Any]  # index, id, name, arguments, result, round, content_end, reasoning_end
+
+
+@dataclass(slots=True)
+class ReplyParts:
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[StoredCall] = field(default_factory=list)
+
+
+def parts_of(frames: Sequence[LogFrame], last_round_complete: bool) -> ReplyParts:
+    """The reply's parts through these frames. A round's calls are complete once the
+    reply waits on them (`awaiting_tools`); the last round's calls only when the reply
+    ended on them (`last_round_complete`): a call still being written is never stored."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    length = [0, 0]  # characters of text, reasoning
+    calls: dict[int, StoredCall] = {}
+    done: list[StoredCall] = []
+    current: list[StoredCall] = []
+    round_number = 0
+
+    def close_round() -> None:
+        for call in current:
+            call["content_end"], call["reasoning_end"] = length
+        done.extend(current)
+        current.clear()
+
+    for frame in frames:
+        if frame.kind == TEXT:
+            text.append(frame.text)
+            length[0] += len(frame.text)
+        elif frame.kind == REASONING:
+            reasoning.append(frame.text)
+            length[1] += len(frame.text)
+        elif frame.kind == TOOL_CALL and frame.call is not None:
+            ref = frame.call
+            if ref.name is not None:
+                call: StoredCall = {
+                    "index": ref.index,
+                    "id": ref.call_id,
+                    "name": ref.name,
+                    "arguments": frame.text,
+                    "result": None,
+                    "round": round_number,
+                }
+                calls[ref.index] = call
+                current.append(call)
+            elif ref.index in calls:
+                calls[ref.index]["arguments"] += frame.text
+        elif frame.kind == AWAITING_TOOLS:
+            close_round()
+            round_number += 1
+        elif frame.kind == TOOL_RESULT and frame.call is not None and frame.call.index in calls:
+            calls[frame.call.index]["result"] = frame.text
+    if last_round_complete:
+        close_round()
+    return ReplyParts("".join(text), "".join(reasoning), done)
+
+
+def client_calls(calls: Sequence[StoredCall] | None) -> list[dict[str, Any]]:
+    """Stored calls as clients see them (snapshots, transcripts)."""
+    return [
+        {
+            "index": c["index"],
+            "call_id": c["id"],
+            "name": c["name"],
+            "arguments": c["arguments"],
+            "result": c.get("result"),
+        }
+        for c in calls or ()
+    ]
+
+
+def as_messages(
+    content: str, reasoning: str | None, calls: Sequence[StoredCall] | None
+) -> list[ChatMessage]:
+    """A reply as the messages its template renders: per round of answered calls an
+    assistant message (that round's text, reasoning and calls) and a `tool` message per
+    result; then the rest of the answer. Calls that never got a result are left out (the
+    template would show a call without its answer)."""
+    out: list[ChatMessage] = []
+    at_text = at_reasoning = 0
+    rounds: dict[int, list[StoredCall]] = {}
+    for call in calls or ():
+        rounds.setdefault(int(call["round"]), []).append(call)
+    for number in sorted(rounds):
+        answered = [c for c in rounds[number] if c.get("result") is not None]
+        if not answered:
+            continue
+        end_text, end_reasoning = answered[0]["content_end"], answered[0]["reasoning_end"]
+        out.append(
+            ChatMessage(
+                "assistant",
+                content[at_text:end_text],
+                (reasoning or "")[at_reasoning:end_reasoning] or None,
+                tuple(ToolCall(c["id"], c["name"], c["arguments"]) for c in answered),
+            )
+        )
+        out += [ChatMessage("tool", str(c["result"]), tool_call_id=c["id"]) for c in answered]
+        at_text, at_reasoning = end_text, end_reasoning
+    rest, thought = content[at_text:], (reasoning or "")[at_reasoning:]
+    if rest or thought or not out:
+        out.append(ChatMessage("assistant", rest, thought or None))
+    return out
+
+
+def awaits_tools(frames: Sequence[LogFrame]) -> bool:
+    """The reply's last round ended on calls and no generation followed yet."""
+    for frame in reversed(frames):
+        if frame.kind != TOOL_RESULT:
+            return frame.kind == AWAITING_TOOLS
+    return False
