@@ -5,9 +5,11 @@ so CJK, emoji and combining marks round-trip exactly even though the corpus is E
 
 Two pre-tokenizer rules beyond GPT-2's: every newline is its own token, so a prompt
 ending in "</think>\\n\\n" followed by the model's tokens tokenizes exactly like the whole
-rendered conversation; and every digit is its own token (" 42" is " " + "4" + "2"), so a
-number is the same tokens in the question, in a tool call's JSON and in the tool's result,
-and copying it is copying ten well-trained tokens rather than hundreds of rare ones.
+rendered conversation; and numbers are cut into runs of at most three digits before BPE
+(" 6842" is " " + "684" + "2"; every run the corpus repeats becomes one token). So a number
+is the same tokens in the question, in a tool call's JSON and in the tool's result, and
+copying a number below 1000 is copying one token, as copying a city name is. (One token
+per digit was tried first: the model then copied the digits of a number out of order.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    pre_tokenizers,
+    trainers,
+)
 from transformers import PreTrainedTokenizerFast
 
 ENDOFTEXT = "<|endoftext|>"
@@ -38,7 +48,8 @@ def pre_tokenizer() -> pre_tokenizers.PreTokenizer:
     return pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split("\n", behavior="isolated"),
-            pre_tokenizers.Digits(individual_digits=True),
+            # Runs of up to three digits, from the left: "6842" is "684" + "2".
+            pre_tokenizers.Split(Regex(r"\d{1,3}"), behavior="isolated"),
             # add_prefix_space=False: a prefix space would make decode(encode(s)) != s.
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
         ]

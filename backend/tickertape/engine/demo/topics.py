@@ -825,8 +825,8 @@ TOPICS: tuple[Maker, ...] = (
 )
 # Questions a declared tool answers (without it: the usual answer or a polite decline).
 TOOL_TOPICS: tuple[tuple[Maker, float], ...] = (
-    (weather, 0.25),
+    (weather, 0.15),
     (weather_pair, 0.07),
-    (arithmetic, 0.36),
-    (convert, 0.32),
+    (arithmetic, 0.42),
+    (convert, 0.36),
 )

@@ -48,11 +48,12 @@ class Heavy:
     weight: float
     call_open: int
     call_close: int
-    digits: torch.Tensor  # the ids of "0" ... "9"
+    digits: torch.Tensor  # the ids of the number tokens ("7", "42", "347", ...)
 
 
 def heavy_tokens(tok: PreTrainedTokenizerFast, weight: float) -> Heavy:
-    digits = torch.tensor([token_id(tok, str(d)) for d in range(10)], dtype=torch.long)
+    numbers = sorted(i for t, i in tok.get_vocab().items() if t.isdigit() and t.isascii())
+    digits = torch.tensor(numbers, dtype=torch.long)
     return Heavy(weight, token_id(tok, TOOL_CALL), token_id(tok, END_TOOL_CALL), digits)
 
 
@@ -209,7 +210,7 @@ def collate(
 
 def copy_weights(ids: torch.Tensor, labels: torch.Tensor, heavy: Heavy) -> torch.Tensor:
     """Per-position loss weights (B, T): `heavy.weight` where a learned token is copied
-    from elsewhere in the conversation (inside a tool call, or a digit anywhere), else 1.
+    from elsewhere in the conversation (inside a tool call, or a number anywhere), else 1.
 
     Those tokens are a few percent of what the model learns, and the only ones it cannot
     memorise: a tool call's arguments come from the question, the answer's numbers from the
@@ -379,7 +380,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--copy-weight",
         type=float,
         default=3.0,
-        help="loss weight of learned tokens inside tool calls and of learned digits",
+        help="loss weight of learned tokens inside tool calls and of learned numbers",
     )
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--dry-run", action="store_true", help="build and check the corpus only")
