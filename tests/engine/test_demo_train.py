@@ -33,10 +33,9 @@ def test_copied_tokens_are_weighted_up_where_learned(tok: Any) -> None:
     assert call[:-1] == [3.0] * (len(r) - 1)  # the whole call, </tool_call> included
     assert call[-1] == 1.0  # <|im_end|>
     answer = dict(zip(a, weights[len(p) + len(r) :], strict=True))
-    three, six = tok.convert_tokens_to_ids("3"), tok.convert_tokens_to_ids("6")
-    assert answer[three] == answer[six] == 3.0  # the digits of "36"
+    assert answer[tok.convert_tokens_to_ids("36")] == 3.0  # a number token
     assert sorted(set(answer.values())) == [1.0, 3.0]
-    assert sum(w == 3.0 for w in answer.values()) == 2
+    assert sum(w == 3.0 for w in answer.values()) == 1
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth() -> None:

@@ -1,9 +1,12 @@
 """Held-out evaluation of the demo model with plain transformers:
 `python -m tickertape.engine.demo.evaluate [--model DIR] [--baseline OLD_DIR] [--json OUT]`.
 
-A fixed set of questions (`CASES`), none of them copied from the corpus generator's
-output: arithmetic, weather and unit conversions (with the three tools declared, with a
-subset, and with none), everyday questions and off-topic ones, with thinking off and on.
+A fixed set of questions (`CASES`), written by hand: arithmetic, weather and unit
+conversions (with the three tools declared, with a subset, and with none), everyday
+questions and off-topic ones, with thinking off and on. The corpus has few cities and
+everyday questions, so most of those occur verbatim in it too (docs/demo_model.md counts
+them); most arithmetic and conversion questions do not (other numbers, and a few phrasings
+the corpus never uses).
 Each is generated greedily through the chat template (`tools=`, `enable_thinking=`). When
 the model calls tools, the calls are checked (a declared tool, valid JSON, arguments that
 match the schema, the right values), run with `tools.run_tool`, and the conversation goes on
