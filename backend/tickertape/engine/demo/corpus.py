@@ -63,7 +63,8 @@ def _declared(rng: random.Random) -> list[dict[str, Any]] | None:
 
 
 def _tool_topic(rng: random.Random) -> topics.Maker:
-    makers, weights = zip(*topics.TOOL_TOPICS, strict=True)
+    makers = [maker for maker, _ in topics.TOOL_TOPICS]
+    weights = [weight for _, weight in topics.TOOL_TOPICS]
     return rng.choices(makers, weights=weights)[0]
 
 

@@ -190,7 +190,7 @@ def _args_match(name: str, got: dict[str, Any], want: dict[str, Any]) -> bool:
                 tools.calculate(got["expression"]), tools.calculate(want["expression"])
             )
         except tools.ToolError:
-            return got["expression"].replace(" ", "") == want["expression"].replace(" ", "")
+            return bool(got["expression"].replace(" ", "") == want["expression"].replace(" ", ""))
     if name == "get_weather":
         return str(got["city"]).casefold() == str(want["city"]).casefold()
     return (
@@ -212,9 +212,10 @@ def _expected_in_answer(name: str, result: str) -> list[str]:
 
 class Runner:
     def __init__(self, model_dir: Path, max_new_tokens: int) -> None:
-        self.tok = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir)
-        self.model.eval()
+        self.tok: Any = AutoTokenizer.from_pretrained(model_dir)
+        model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
+        model.eval()
+        self.model = model
         self.max_new_tokens = max_new_tokens
         self.eos = self.tok.convert_tokens_to_ids("<|im_end|>")
 
@@ -387,8 +388,8 @@ def run(model_dir: Path, cases: tuple[Case, ...], max_new_tokens: int) -> list[O
 
 def baseline_everyday(model_dir: Path, cases: list[Case], max_new_tokens: int) -> list[Outcome]:
     """The previous checkpoint on the everyday questions (it knows no tools and no thinking)."""
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tok: Any = AutoTokenizer.from_pretrained(model_dir)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
     model.eval()
     known = vocabulary()
     eos = tok.convert_tokens_to_ids("<|im_end|>")
@@ -422,8 +423,8 @@ def baseline_everyday(model_dir: Path, cases: list[Case], max_new_tokens: int) -
 
 def welcome_check(model_dir: Path, seeds: int, max_new_tokens: int) -> dict[str, Any]:
     """The welcome prompts, sampled with the checkpoint's defaults: how many read right."""
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tok: Any = AutoTokenizer.from_pretrained(model_dir)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
     model.eval()
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     known = vocabulary()

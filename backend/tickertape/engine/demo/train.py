@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -110,17 +111,16 @@ def check_template(
     a newer user message follows; their learned text is what follows the empty think
     section, which is what the model writes with thinking off.)
     """
+    render: Any = tok.apply_chat_template  # its overloads do not take a **kwargs dict
     for item, segs in zip(items, rendered, strict=True):
         full = "".join(text for text, _ in segs)
         kw = {"tools": item.tools, "enable_thinking": item.thinking, "tokenize": False}
-        if tok.apply_chat_template(item.messages, **kw) != full:
+        if render(item.messages, **kw) != full:
             raise corpus.CorpusError(f"template and corpus.render disagree on {item.messages!r}")
         last_query = max(i for i, m in enumerate(item.messages) if m["role"] == "user")
         for k, message in enumerate(item.messages):
             if message["role"] == "assistant" and k > last_query:
-                prompt = tok.apply_chat_template(
-                    item.messages[:k], add_generation_prompt=True, **kw
-                )
+                prompt: str = render(item.messages[:k], add_generation_prompt=True, **kw)
                 if not full.startswith(prompt):
                     raise corpus.CorpusError(f"generation prompt {k} is not a prefix: {prompt!r}")
 
@@ -324,7 +324,7 @@ def train(args: argparse.Namespace) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
             loss = loss_of(model, prefix, ids, labels, heavy)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         tokens_seen += prefix.numel() + ids.numel()
