@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tickertape.engine.types import ChatMessage, SamplingParams
+from tickertape.chat.types import ChatMessage, SamplingParams
 from tickertape.transport.openai_errors import OpenAIError
 from tickertape.transport.openai_models import check_stop
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.turns import TurnRequest
-from tickertape.engine.types import ChatMessage
+from tickertape.chat.types import ChatMessage
 from tickertape.services import Services
 from tickertape.store.types import UserRecord
 from tickertape.transport.openai_errors import OpenAIError
