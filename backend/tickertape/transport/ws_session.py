@@ -9,7 +9,7 @@ from typing import Any
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.notices import Notice
-from tickertape.chat.remote_log import RemoteReplyLog
+from tickertape.chat.remote_reply import RemoteReplyLog
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.turns import TurnRequest, TurnStarted
 from tickertape.chat.types import OutputRules, SamplingParams
