@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import httpx
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponsesServerEvent, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from openai import AsyncOpenAI
@@ -103,6 +103,11 @@ EVENT_CLASSES: dict[str, type[Any]] = {
     get_args(cls.model_fields["type"].annotation)[0]: cls
     for cls in get_args(get_args(ResponseStreamEvent)[0])
 }
+# The same events as the WebSocket mode's models (subclasses that add `stream_id`).
+WS_EVENT_CLASSES: dict[str, type[Any]] = {
+    get_args(cls.model_fields["type"].annotation)[0]: cls
+    for cls in get_args(get_args(ResponsesServerEvent)[0])
+}
 _STRICT_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 _STRICT_RESPONSE: TypeAdapter[Any] = TypeAdapter(Response)
 
@@ -121,4 +126,5 @@ def strictly_a_response(body: dict[str, Any]) -> None:
 
 def typed(event: Any) -> None:
     """An event the official client parsed is its type's model, not a fallback."""
-    assert type(event) is EVENT_CLASSES[event.type], (event.type, type(event))
+    models = {EVENT_CLASSES[event.type], WS_EVENT_CLASSES.get(event.type)}
+    assert type(event) in models, (event.type, type(event))
