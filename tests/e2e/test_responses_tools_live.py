@@ -115,6 +115,53 @@ def test_streamed_named_call_and_reattach_inside_its_arguments(server: ServerPro
         assert [e.model_dump() for e in replay] == [e.model_dump() for e in events[after + 1 :]]
 
 
+def test_a_call_cut_by_max_output_tokens_is_incomplete(server: ServerProcess) -> None:
+    """Never handed out as if complete: a call is `completed` exactly when its arguments
+    parse; cut inside them by max_output_tokens, the call and the response are
+    `incomplete`, streamed (its deltas went out) and not."""
+    api = client(server)
+    kwargs: dict[str, Any] = {
+        "input": CITY,
+        "tools": FLAT,
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+        "temperature": 0,
+    }
+    whole = api.responses.create(max_output_tokens=120, **kwargs)
+    assert whole.usage is not None
+    cut_inside = None
+    for limit in range(whole.usage.output_tokens - 1, 0, -1):  # deterministic: temperature 0
+        done = api.responses.create(max_output_tokens=limit, **kwargs)
+        for call in calls_of(done.output):
+            assert (call.status == "completed") == parses(call.arguments), call
+            if not parses(call.arguments):
+                cut_inside = limit
+        if cut_inside is not None:
+            assert done.status == "incomplete"
+            assert done.incomplete_details is not None
+            assert done.incomplete_details.reason == "max_output_tokens"
+            break
+    assert cut_inside is not None, "no limit cut the call inside its arguments"
+    events = list(api.responses.create(stream=True, max_output_tokens=cut_inside, **kwargs))
+    for event in events:
+        typed(event)
+    assert events[-1].type == "response.incomplete"
+    (call,) = calls_of(events[-1].response.output)
+    assert call.status == "incomplete"
+    streamed = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta"
+    )
+    assert streamed == call.arguments
+
+
+def parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def test_a_json_schema_answer_validates(server: ServerProcess) -> None:
     api = client(server)
     schema = {
