@@ -13,7 +13,7 @@ enough to render it back as the template's assistant / tool / assistant messages
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tickertape.chat.reply_log import (
@@ -131,6 +131,21 @@ def as_messages(
     if rest or thought or not out:
         out.append(ChatMessage("assistant", rest, thought or None))
     return out
+
+
+def with_open_calls(
+    messages: list[ChatMessage], calls: Sequence[StoredCall] | None
+) -> list[ChatMessage]:
+    """`as_messages` plus the calls that got no result inside the reply (one that ended
+    on them: the OpenAI APIs' clients send the results in their next request) on its last
+    assistant message, so that the results that follow it answer them."""
+    open_calls = tuple(
+        ToolCall(c["id"], c["name"], c["arguments"]) for c in calls or () if c.get("result") is None
+    )
+    if not open_calls or not messages or messages[-1].role != "assistant":
+        return messages
+    last = messages[-1]
+    return [*messages[:-1], replace(last, tool_calls=(*last.tool_calls, *open_calls))]
 
 
 def awaits_tools(frames: Sequence[LogFrame]) -> bool:

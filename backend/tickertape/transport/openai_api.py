@@ -35,6 +35,7 @@ from tickertape.transport.deps import ServicesDep, UserDep
 from tickertape.transport.openai_errors import (
     OpenAIError,
     OpenAIRoute,
+    check_model,
     openai_error_responses,
 )
 from tickertape.transport.openai_models import (
@@ -62,14 +63,14 @@ def build_openai_router() -> APIRouter:
 
     @router.get("/v1/models/{model}")
     async def get_model(model: str, services: ServicesDep, user: UserDep) -> dict[str, Any]:
-        _check_model(services.chat.model, model)
+        check_model(services.chat.model, model)
         return _model_object(services.chat.model)
 
     @router.post("/v1/chat/completions", response_model=None)
     async def chat_completions(
         body: ChatCompletionRequest, request: Request, services: ServicesDep, user: UserDep
     ) -> Response:
-        _check_model(services.chat.model, body.model)
+        check_model(services.chat.model, body.model)
         settings = services.settings
         max_tokens = body.requested_max_tokens() or settings.default_max_tokens
         if max_tokens > settings.max_tokens:
@@ -108,16 +109,6 @@ def _model_object(served: ModelInfo) -> dict[str, Any]:
         "owned_by": "tickertape",
         "max_model_len": served.context_length,  # as vLLM reports it; RemoteEngine reads it
     }
-
-
-def _check_model(served: ModelInfo, model: str) -> None:
-    if model != served.name:
-        raise OpenAIError(
-            404,
-            f"the model {model!r} does not exist; this server serves {served.name!r}",
-            code="model_not_found",
-            param="model",
-        )
 
 
 class _Reply:
