@@ -16,7 +16,13 @@ from tickertape.chat.reply_log import (
     PendingCall,
     ReplyLog,
 )
-from tickertape.chat.reply_parts import as_messages, awaits_tools, client_calls, parts_of
+from tickertape.chat.reply_parts import (
+    PartsFold,
+    as_messages,
+    awaits_tools,
+    client_calls,
+    parts_of,
+)
 from tickertape.store.types import MessageRecord
 from tickertape.transport.responses_book import stored_log
 
@@ -136,3 +142,23 @@ def test_a_stored_reply_keeps_its_frames_for_responses() -> None:
     # one frame, as for rows stored before boundaries were kept.
     lost = stored_log(replace(record, reasoning=None))
     assert [(f.kind, f.text) for f in lost.frames] == [("text", "Checking. It is 42.")]
+
+
+def test_a_fold_checkpointed_along_the_way_equals_the_parts_of_every_prefix() -> None:
+    """A streaming reply's checkpoints fold in only new frames; at every point, and
+    whichever frames a checkpoint took at once, the parts equal a fresh walk over all."""
+    log = a_reply_with_a_round_trip()
+    log.append("", TOOL_CALL, CallRef(1, "call_b", "lookup"))
+    log.append('{"x": 2}', TOOL_CALL, CallRef(1, "call_b"))
+    log.seal()
+    frames = log.frames
+    for step in (1, 2, 3):
+        fold = PartsFold()
+        for seq in range(step, len(frames) + step, step):
+            for frame in frames[fold.seq : seq]:
+                fold.add(frame)
+            for complete in (False, True):
+                assert fold.parts(complete) == parts_of(frames[:seq], complete), (step, seq)
+    first = fold.parts(True).tool_calls[0]
+    first["result"] = "changed"  # a copy: what was handed to the store never changes
+    assert fold.parts(True).tool_calls[0]["result"] == "42"

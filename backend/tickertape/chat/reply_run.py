@@ -26,7 +26,7 @@ from tickertape.chat.reply_log import (
     ReplyError,
     ReplyLog,
 )
-from tickertape.chat.reply_parts import parts_of
+from tickertape.chat.reply_parts import PartsFold, parts_of
 from tickertape.chat.reply_result import combined, usage_and_timing
 from tickertape.chat.tools import LoopState, ToolLoop
 from tickertape.engine.types import (
@@ -80,6 +80,7 @@ class ReplyRun:
         self._on_done = on_done
         self._updates_since_checkpoint = 0
         self._checkpointed_seq = 0
+        self._checkpoint_parts = PartsFold()  # the parts through the last checkpoint
         self._last_text_at: float | None = None
         self._finishing: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
@@ -212,7 +213,9 @@ class ReplyRun:
         if not reply.has_tail and reply.sealed_seq == self._checkpointed_seq:
             return
         seq = reply.seal()
-        parts = parts_of(reply.frames_through(seq), last_round_complete=False)
+        for frame in reply.frames[self._checkpoint_parts.seq : seq]:
+            self._checkpoint_parts.add(frame)
+        parts = self._checkpoint_parts.parts(last_round_complete=False)
         self._store.checkpoint_reply(
             reply.reply_id,
             parts.text,
