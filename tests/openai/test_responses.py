@@ -208,6 +208,9 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"tool_choice": "required"}, "tool_choice"),
     ({"tool_choice": {"type": "mcp", "server_label": "x"}}, "tool_choice"),
     ({"reasoning": {"effort": "max"}}, "reasoning.effort"),
+    ({"reasoning": {"effort": ["high"]}}, "reasoning.effort"),  # not hashable: no 500
+    ({"reasoning": {"summary": {}}}, "reasoning.summary"),
+    ({"input": [{"role": "user", "content": [{"type": []}]}]}, "input[0].content[0].type"),
     ({"text": {"format": {"type": "xml"}}}, "text.format.type"),
     ({"text": {"format": {"type": "json_schema", "name": "w"}}}, "text.format.schema"),
     ({"include": ["message.output_text.logprobs"]}, "include"),

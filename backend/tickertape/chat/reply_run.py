@@ -110,11 +110,15 @@ class ReplyRun:
         if update.result is not None and self._finishing is None:
             self._results.append(update.result)
             tools = self.tools
-            waits = update.result.finish_reason is FinishReason.TOOL_CALLS and self._round
-            if tools is not None and waits and not tools.stop_requested:
-                self._await_tools(tools)
-                return
-            self._end_with(update.result.finish_reason)
+            reason = update.result.finish_reason
+            waits = reason is FinishReason.TOOL_CALLS and self._round
+            if tools is not None and waits:
+                if not tools.stop_requested:
+                    self._await_tools(tools)
+                    return
+                # The stop came while this round was ending on its calls: it still wins.
+                reason = FinishReason.STOPPED
+            self._end_with(reason)
 
     def _append(self, piece: OutputPiece) -> None:
         if piece.kind is not PieceKind.TOOL_CALL:
@@ -154,6 +158,7 @@ class ReplyRun:
         self._calls_before += len(calls)
         self._round = {}
         self._round_kinds = set()
+        self._last_text_at = None  # the wait for results is not an inter-token gap
         self.log.append_sealed("awaiting_tools", calls=tuple(calls))
         tools.await_results(calls, self._wait_expired)
         self.checkpoint()
@@ -177,9 +182,13 @@ class ReplyRun:
         """A stop while no generation runs (the reply waits for results, or prepares its
         next round): the reply ends now. False when a generation runs (the engine stops it)."""
         tools = self.tools
-        if tools is None or tools.state in (LoopState.GENERATING, LoopState.ENDED):
+        if tools is None or tools.state is LoopState.ENDED:
             return False
+        # Also while a generation runs: should it end on calls before the engine's stop
+        # lands, the reply must not go on to wait for their results.
         tools.stop_requested = True
+        if tools.state is LoopState.GENERATING:
+            return False
         self._end_with(FinishReason.STOPPED)
         return True
 

@@ -125,7 +125,8 @@ class Grammars:
             answer=answer,
             calls=calls,
             ban=ban,
-            parallel=rules.parallel_tool_calls,
+            parallel=rules.parallel_tool_calls
+            and (self.fmt.calls is None or self.fmt.calls.parallel),
             reasoning=opens_reasoning,
             may_think=not prefix_thinks and self.think_open is not None,
         )

@@ -14,12 +14,15 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jinja2 import TemplateError
+
 from tickertape.engine.types import (
     ChatMessage,
     OutputRules,
     Prompt,
     PromptTooLong,
     SamplingParams,
+    TemplateRefused,
 )
 
 PREFIX_TOKENS = 48  # the prompt's tail decoded to find what the generation prompt wrote
@@ -97,9 +100,12 @@ class PromptBuilder:
     ) -> list[int]:
         chat = [message_json(m) for m in messages]
         kwargs = template_kwargs(rules) if rules is not None else {}
-        ids = self._tokenizer.apply_chat_template(
-            chat, add_generation_prompt=True, tokenize=True, return_dict=False, **kwargs
-        )
+        try:
+            ids = self._tokenizer.apply_chat_template(
+                chat, add_generation_prompt=True, tokenize=True, return_dict=False, **kwargs
+            )
+        except TemplateError as exc:
+            raise TemplateRefused(f"the model's chat template refused the messages: {exc}") from exc
         return [int(i) for i in ids]
 
     def build(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Prompt:

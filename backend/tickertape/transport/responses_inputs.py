@@ -142,7 +142,7 @@ def _text_parts(content: Any, where: str, kinds: frozenset[str] = TEXT_PARTS) ->
     for j, part in enumerate(content):
         spot = f"{where}[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in kinds:
+        if not isinstance(kind, str) or kind not in kinds:  # (a list is not hashable)
             raise unsupported(f"{spot}.type", kind, "only text parts are supported")
         text = part.get("text")
         if not isinstance(text, str):
@@ -181,6 +181,7 @@ def _string(item: dict[str, Any], key: str, where: str, limit: int | None = None
 
 def unsupported(param: str, value: Any, hint: str) -> OpenAIError:
     shown = repr(value) if not isinstance(value, str) else value
+    shown = shown if len(shown) <= 64 else shown[:61] + "..."  # the client's own value
     return OpenAIError(400, f"{param}: {shown} is not supported ({hint})", param=param)
 
 

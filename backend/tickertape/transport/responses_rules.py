@@ -154,10 +154,10 @@ def _reasoning(value: Any) -> tuple[str | None, str | None]:
     if not isinstance(value, dict):
         raise OpenAIError(400, "reasoning: an object", param="reasoning")
     effort = value.get("effort")
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and not (isinstance(effort, str) and effort in EFFORTS):
         raise unsupported("reasoning.effort", effort, ", ".join(sorted(EFFORTS)))
     summary = value.get("summary", value.get("generate_summary"))
-    if summary is not None and summary not in SUMMARIES:
+    if summary is not None and not (isinstance(summary, str) and summary in SUMMARIES):
         raise unsupported("reasoning.summary", summary, ", ".join(sorted(SUMMARIES)))
     return effort, summary
 
