@@ -78,7 +78,8 @@ def test_reasoning_and_call_deltas_are_read() -> None:
     assert (piece.name, piece.text) == ("f", '{"a": 1}')
     # Our own id, not the upstream's "call_a": upstreams that repeat ids across rounds
     # would otherwise have the next round's result taken for a repeat.
-    assert piece.call_id.startswith("call_") and piece.call_id != "call_a"
+    assert piece.call_id.startswith("call_")
+    assert piece.call_id != "call_a"
     again = UpstreamCalls()  # the next round's call with the same upstream id
     again.add(parse_chunk(chunk({"tool_calls": [first]})).calls)
     assert again.pieces()[0].call_id != piece.call_id
