@@ -28,7 +28,9 @@ from tickertape.engine.types import (
 PREFIX_TOKENS = 48  # the prompt's tail decoded to find what the generation prompt wrote
 
 
-def _turns(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+def turns_of(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+    """Messages grouped by turn: a user message and what answered it (assistant and
+    tool messages), so that truncation never splits a call from its result."""
     turns: list[list[ChatMessage]] = []
     for message in messages:
         if message.role == "user" or not turns:
@@ -117,7 +119,7 @@ class PromptBuilder:
             head = [rest.pop(0)]  # the caller's system message wins over the configured one
         elif self._system:
             head = [ChatMessage(role="system", content=self._system)]
-        turns = _turns(rest)
+        turns = turns_of(rest)
         budget = self._context - self.reserve(params.max_tokens)
 
         def attempt(drop: int) -> list[int] | None:

@@ -19,6 +19,10 @@ class InvalidToolCall(EngineError):
     code = "invalid_tool_call"
 
 
+class IncompleteToolCall(EngineError):
+    code = "tool_call_incomplete"
+
+
 class UpstreamCalls:
     def __init__(self) -> None:
         self._calls: dict[int, list[str]] = {}  # index -> id, name, arguments
