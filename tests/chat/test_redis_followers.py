@@ -20,7 +20,8 @@ from tickertape.chat import redis_mirror
 from tickertape.chat.log_reader import LogCursor, LogItem, Snapshot
 from tickertape.chat.redis_mirror import ReplyMirror
 from tickertape.chat.redis_reaper import Reaper
-from tickertape.chat.remote_log import RemoteLogs, RemoteReplyLog
+from tickertape.chat.remote_log import RemoteLogs
+from tickertape.chat.remote_reply import RemoteReplyLog
 from tickertape.chat.reply_log import LogFrame, ReplyEnd, ReplyLog
 from tickertape.redis_client import Keys, RedisHealth, connect
 from tickertape.store.types import MessageRecord, MessageStatus

@@ -3,10 +3,12 @@ messages a stored reply becomes in a later prompt, and the Responses rendering's
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from tickertape.chat.reply_log import (
     AWAITING_TOOLS,
+    OTHER_PART,
     REASONING,
     TOOL_CALL,
     TOOL_RESULT,
@@ -14,7 +16,13 @@ from tickertape.chat.reply_log import (
     PendingCall,
     ReplyLog,
 )
-from tickertape.chat.reply_parts import as_messages, awaits_tools, client_calls, parts_of
+from tickertape.chat.reply_parts import (
+    PartsFold,
+    as_messages,
+    awaits_tools,
+    client_calls,
+    parts_of,
+)
 from tickertape.store.types import MessageRecord
 from tickertape.transport.responses_book import stored_log
 
@@ -47,7 +55,15 @@ def test_frames_never_mix_kinds_or_calls() -> None:
     ]
     assert log.frames[2].call == CallRef(0, "call_a", "lookup")  # the name: first frame
     assert log.text_through(6) == "Checking. It is 42."
-    assert log.frame_ends(6) == [0, 9, 9, 9, 9, 19]
+    # What the store keeps: text offsets, and the other kinds described (stored_frames.py).
+    assert log.frame_ends(6) == [
+        [REASONING, 13],
+        9,
+        [TOOL_CALL, 0, "call_a", "lookup", '{"x": 1}'],
+        9,
+        9,
+        19,
+    ]
 
 
 def test_what_the_store_keeps_and_the_prompt_it_makes() -> None:
@@ -94,9 +110,12 @@ def test_a_call_being_written_is_not_kept_until_it_is_complete() -> None:
     assert not awaits_tools(log.frames)
 
 
-def test_a_stored_reply_keeps_the_seq_of_its_other_frames_for_responses() -> None:
+def test_a_stored_reply_keeps_its_frames_for_responses() -> None:
+    """Text, reasoning and call frames come back as they streamed; a tool result and the
+    wait keep their seq (the Responses rendering shows nothing of them)."""
     log = a_reply_with_a_round_trip()
     seq = log.seal()
+    parts = parts_of(log.frames_through(seq), last_round_complete=False)
     record = MessageRecord(
         id="r1",
         conversation_id="c1",
@@ -110,8 +129,36 @@ def test_a_stored_reply_keeps_the_seq_of_its_other_frames_for_responses() -> Non
         timing=None,
         user_id="u1",
         frame_ends=log.frame_ends(seq),
+        reasoning=parts.reasoning,
     )
     rebuilt = stored_log(record)
     assert rebuilt.sealed_seq == seq
-    texts = [(f.seq, f.text) for f in rebuilt.frames if f.kind == "text"]
-    assert texts == [(2, "Checking."), (6, " It is 42.")]
+    kept = {REASONING, "text", TOOL_CALL}
+    assert [f for f in rebuilt.frames if f.kind in kept] == [
+        f for f in log.frames if f.kind in kept
+    ]
+    assert [f.kind for f in rebuilt.frames if f.kind not in kept] == [OTHER_PART, OTHER_PART]
+    # Boundaries that do not fit the columns (a reasoning column lost): all the text in
+    # one frame, as for rows stored before boundaries were kept.
+    lost = stored_log(replace(record, reasoning=None))
+    assert [(f.kind, f.text) for f in lost.frames] == [("text", "Checking. It is 42.")]
+
+
+def test_a_fold_checkpointed_along_the_way_equals_the_parts_of_every_prefix() -> None:
+    """A streaming reply's checkpoints fold in only new frames; at every point, and
+    whichever frames a checkpoint took at once, the parts equal a fresh walk over all."""
+    log = a_reply_with_a_round_trip()
+    log.append("", TOOL_CALL, CallRef(1, "call_b", "lookup"))
+    log.append('{"x": 2}', TOOL_CALL, CallRef(1, "call_b"))
+    log.seal()
+    frames = log.frames
+    for step in (1, 2, 3):
+        fold = PartsFold()
+        for seq in range(step, len(frames) + step, step):
+            for frame in frames[fold.seq : seq]:
+                fold.add(frame)
+            for complete in (False, True):
+                assert fold.parts(complete) == parts_of(frames[:seq], complete), (step, seq)
+    first = fold.parts(True).tool_calls[0]
+    first["result"] = "changed"  # a copy: what was handed to the store never changes
+    assert fold.parts(True).tool_calls[0]["result"] == "42"

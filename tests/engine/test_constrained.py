@@ -188,6 +188,15 @@ async def test_a_bad_schema_is_refused_before_the_turn(engine: LocalEngine) -> N
         await engine.prepare([ChatMessage("user", "hi")], params)
 
 
+async def test_schemas_too_large_to_compile_in_a_step_are_refused(engine: LocalEngine) -> None:
+    """The grammar is built in the step that starts the reply: its size is bounded."""
+    properties = {f"field_{i}": {"type": "string", "description": "x" * 60} for i in range(400)}
+    big = Tool("f", None, {"type": "object", "properties": properties})
+    params = SamplingParams(output=OutputRules(tools=(big,), tool_choice="required"))
+    with pytest.raises(InvalidOutputRules, match=r"^tools: .* at most"):
+        await engine.prepare([ChatMessage("user", "hi")], params)
+
+
 async def test_conformance_over_seeds_and_sampling(engine: LocalEngine) -> None:
     """Every emitted call of every reply parses and fits its schema, whatever the
     sampling; a reply cut inside a call says so (never a call that does not parse)."""

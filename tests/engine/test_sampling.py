@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 import torch
 
-from tickertape.engine.sampling import RowSampling, make_generator, sample
+from tickertape.engine.sampling import RowSampling, make_generator, sample, sample_rows
 
 
 def rows(n: int, **kw: float) -> list[RowSampling]:
@@ -168,3 +170,23 @@ def test_unset_parameters_come_from_generation_config_then_engine_defaults() -> 
     assert row.seen == {1, 2}  # the prompt counts for the repetition penalty
     greedy = row_sampling(SamplingParams(temperature=0.0), checkpoint, [1])
     assert greedy.generator is None
+
+
+class BrokenConstraint:
+    """A grammar that cannot be advanced (a stand-in: the test is about the batch)."""
+
+    words = 4
+
+    def fill(self, words: torch.Tensor) -> bool:
+        raise RuntimeError("the grammar refused the token")
+
+
+def test_a_failing_constraint_fails_its_row_only() -> None:
+    logits = torch.randn(3, 100)
+    batch = rows(3, temperature=0.0)
+    batch[1].constraint = cast(Any, BrokenConstraint())
+    tokens, failed = sample_rows(logits.clone(), batch)
+    assert list(failed) == [1]
+    assert [tokens[0], tokens[2]] == [logits[0].argmax().item(), logits[2].argmax().item()]
+    with pytest.raises(RuntimeError):
+        sample(logits.clone(), batch)

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
+from openai.types.responses import Response, ResponsesServerEvent, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from openai import AsyncOpenAI
 from tests.support.app_server import AppServer, serve_app
@@ -94,3 +96,35 @@ async def read_stream(
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         return [event async for event in sse_events(response)]
+
+
+# Every Responses stream event class of the official client, by its `type`.
+EVENT_CLASSES: dict[str, type[Any]] = {
+    get_args(cls.model_fields["type"].annotation)[0]: cls
+    for cls in get_args(get_args(ResponseStreamEvent)[0])
+}
+# The same events as the WebSocket mode's models (subclasses that add `stream_id`).
+WS_EVENT_CLASSES: dict[str, type[Any]] = {
+    get_args(cls.model_fields["type"].annotation)[0]: cls
+    for cls in get_args(get_args(ResponsesServerEvent)[0])
+}
+_STRICT_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+_STRICT_RESPONSE: TypeAdapter[Any] = TypeAdapter(Response)
+
+
+def strictly_typed(event: dict[str, Any]) -> None:
+    """A raw event validates (strictly, every required field) as the official client's
+    model of its type: no fallback, nothing missing."""
+    extra = {k: v for k, v in event.items() if k != "stream_id"}  # our lane extension
+    parsed = _STRICT_EVENT.validate_python(extra)
+    assert type(parsed) is EVENT_CLASSES[event["type"]], event["type"]
+
+
+def strictly_a_response(body: dict[str, Any]) -> None:
+    _STRICT_RESPONSE.validate_python(body)
+
+
+def typed(event: Any) -> None:
+    """An event the official client parsed is its type's model, not a fallback."""
+    models = {EVENT_CLASSES[event.type], WS_EVENT_CLASSES.get(event.type)}
+    assert type(event) in models, (event.type, type(event))

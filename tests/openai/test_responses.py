@@ -202,11 +202,21 @@ async def _unstored(api: AsyncOpenAI, rs: Responses) -> None:
 
 
 REFUSED: list[tuple[dict[str, Any], str]] = [
-    ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools"),
-    ({"reasoning": {"effort": "high"}}, "reasoning"),
-    ({"text": {"format": {"type": "json_object"}}}, "text"),
+    ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ({"tools": [{"type": "function", "name": "f", "parameters": {"type": "array"}}]}, "tools[0]"),
+    ({"tools": [{"type": "function", "name": "f"}, {"type": "function", "name": "f"}]}, "tools"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tool_choice": {"type": "mcp", "server_label": "x"}}, "tool_choice"),
+    ({"reasoning": {"effort": "max"}}, "reasoning.effort"),
+    ({"reasoning": {"effort": ["high"]}}, "reasoning.effort"),  # not hashable: no 500
+    ({"reasoning": {"summary": {}}}, "reasoning.summary"),
+    ({"input": [{"role": "user", "content": [{"type": []}]}]}, "input[0].content[0].type"),
+    ({"text": {"format": {"type": "xml"}}}, "text.format.type"),
+    ({"text": {"format": {"type": "json_schema", "name": "w"}}}, "text.format.schema"),
     ({"include": ["message.output_text.logprobs"]}, "include"),
-    ({"input": [{"type": "function_call_output", "call_id": "c", "output": "o"}]}, "input[0].type"),
+    ({"max_tool_calls": 2}, "max_tool_calls"),
+    ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
+    ({"input": [{"type": "function_call_output", "output": "o"}]}, "input[0].call_id"),
     (
         {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]},
         "input[0].content[0].type",

@@ -77,7 +77,7 @@ async def test_responses_on_one_connection(rs: Responses) -> None:
         )
         await send(ws, {"type": "response.create", "input": "hi", "tools": [{"type": "x"}]})
         error = await recv(ws)
-        assert (error["status"], error["error"]["param"]) == (400, "tools")
+        assert (error["status"], error["error"]["param"]) == (400, "tools[0].type")
         await send(ws, {"type": "response.fly"})
         assert (await recv(ws))["error"]["param"] == "type"
         await send(
@@ -186,10 +186,10 @@ async def test_the_official_client(rs: Responses) -> None:
             if event.type == "response.completed":
                 assert event.response.previous_response_id == first_id
                 break
-        await connection.response.create(input="hi", reasoning={"effort": "high"})
+        await connection.response.create(input="hi", reasoning={"effort": "max"})  # type: ignore[typeddict-item]
         async for event in connection:
             assert event.type == "error"
-            assert event.error.param == "reasoning"  # type: ignore[union-attr]
+            assert event.error.param == "reasoning.effort"  # type: ignore[union-attr]
             break
 
 

@@ -247,3 +247,18 @@ async def test_bad_tools_and_formats_are_refused(
     assert refused["type"] == "error"
     assert refused["code"] == "bad_request"
     assert refused["message"].startswith(problem), refused
+
+
+async def test_a_stop_that_races_the_end_of_a_round_still_stops(pipeline: Pipeline) -> None:
+    """The generation ends on its calls in the step the stop arrives: the reply ends
+    `stopped` instead of waiting for results (it held the user's place for minutes)."""
+    async with client(pipeline.app.ws_url, pipeline.app.token("alice")) as ws:
+        accepted = await start(ws, "late_stop_tool", "m1", tools=TOOLS)
+        reply_id = accepted["reply_id"]
+        frames = await read_until(ws, reply_id, "tool_call")
+        while frames[-1]["arguments"] != ARGUMENT_DELTAS[-1]:
+            frames += await read_until(ws, reply_id, "tool_call", after_seq=frames[-1]["seq"])
+        await ws.send({"type": "stop", "reply_id": reply_id})
+        after = await ws.recv_type("end", *PART_TYPES)
+        assert after["type"] == "end", after  # not `awaiting_tools`
+        assert after["finish_reason"] == "stopped"

@@ -147,6 +147,21 @@ class FaultUpstream:
         await self._send(w, chunk("Hel"), chunk(finish="length"), sse("[DONE]"))
         await self._end(w)
 
+    async def cutcall(self, r: asyncio.StreamReader, w: Writer) -> None:
+        """A tool call cut by the upstream's max_tokens: its arguments are a prefix."""
+        call = {"index": 0, "id": "c", "function": {"name": "f", "arguments": '{"a": '}}
+        cut = sse(
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": MODEL,
+                "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}],
+            }
+        )
+        await self._head(w)
+        await self._send(w, cut, chunk(finish="length"), sse("[DONE]"))
+        await self._end(w)
+
     async def garbage(self, r: asyncio.StreamReader, w: Writer) -> None:
         await self._head(w)
         noise = (
@@ -237,6 +252,7 @@ Mode = Callable[[FaultUpstream, asyncio.StreamReader, Writer], Awaitable[None]]
 MODES: dict[str, Mode] = {
     "normal": FaultUpstream.normal,
     "length": FaultUpstream.length,
+    "cutcall": FaultUpstream.cutcall,
     "garbage": FaultUpstream.garbage,
     "nonjson": FaultUpstream.nonjson,
     "errorevent": FaultUpstream.errorevent,

@@ -23,6 +23,7 @@ from tickertape.engine.types import (
     ReplyUpdate,
     SamplingParams,
     Timing,
+    ToolCall,
     Usage,
     text_piece,
 )
@@ -81,6 +82,16 @@ async def test_normal_stream_maps_params_and_usage(engine: RemoteEngine, upstrea
     assert body["messages"] == [{"role": "user", "content": "normal"}]
     assert (body["max_tokens"], body["temperature"], body["top_p"]) == (9, 0.2, 0.9)
     assert (body["top_k"], body["stop"], body["seed"]) == (5, ["\n\n", "END"], 42)
+
+
+async def test_a_call_cut_by_the_upstreams_max_tokens_ends_incomplete(
+    engine: RemoteEngine,
+) -> None:
+    """As the local engine: an error the client can act on, not a silent `length`."""
+    text, result = await ask(engine, "cutcall", SamplingParams())
+    assert text == ""
+    assert result.finish_reason is FinishReason.ERROR
+    assert result.error_code == "tool_call_incomplete"
 
 
 async def test_defaults_omit_optional_fields(engine: RemoteEngine, upstream: Any) -> None:
@@ -215,9 +226,19 @@ async def test_prepare_truncates_by_known_context(engine: RemoteEngine) -> None:
     ]
     prompt = await engine.prepare(history, SamplingParams(max_tokens=256))
     assert prompt.token_ids is None
-    assert prompt.dropped_messages == 1
-    assert [m.content for m in prompt.messages] == ["be brief", long, "latest"]
-    assert 2000 < prompt.prompt_tokens < CONTEXT
+    # Whole turns go: the old question with its answer, never one without the other.
+    assert prompt.dropped_messages == 2
+    assert [m.content for m in prompt.messages] == ["be brief", "latest"]
+    assert prompt.prompt_tokens < CONTEXT
+    with_tools = [
+        ChatMessage("user", "look it up"),
+        ChatMessage("assistant", "", tool_calls=(ToolCall("call_1", "lookup", "{}"),)),
+        ChatMessage("tool", long, tool_call_id="call_1"),
+        ChatMessage("assistant", long),
+        ChatMessage("user", "latest"),
+    ]
+    prompt = await engine.prepare(with_tools, SamplingParams(max_tokens=256))
+    assert [m.role for m in prompt.messages] == ["user"]  # no result without its call
     with pytest.raises(PromptTooLong):
         await engine.prepare([ChatMessage("user", "x" * 20000)], SamplingParams())
 

@@ -64,17 +64,9 @@ def test_reasoning_and_call_deltas_are_read() -> None:
     thinking = parse_chunk(chunk({"reasoning_content": "hmm"}))
     assert [(p.kind, p.text) for p in chunk_pieces(thinking)] == [(PieceKind.REASONING, "hmm")]
     calls = UpstreamCalls()
+    first = {"index": 0, "id": "call_a", "type": "function", "function": {"name": "f"}}
     for delta in (
-        {
-            "tool_calls": [
-                {
-                    "index": 0,
-                    "id": "call_a",
-                    "type": "function",
-                    "function": {"name": "f", "arguments": ""},
-                }
-            ]
-        },
+        {"tool_calls": [first]},
         {"tool_calls": [{"index": 0, "function": {"arguments": '{"a"'}}]},
         {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
     ):
@@ -83,7 +75,14 @@ def test_reasoning_and_call_deltas_are_read() -> None:
         calls.add(parsed.calls)
     assert parse_chunk(chunk({}, "tool_calls")).finish_reason is FinishReason.TOOL_CALLS
     (piece,) = calls.pieces()
-    assert (piece.call_id, piece.name, piece.text) == ("call_a", "f", '{"a": 1}')
+    assert (piece.name, piece.text) == ("f", '{"a": 1}')
+    # Our own id, not the upstream's "call_a": upstreams that repeat ids across rounds
+    # would otherwise have the next round's result taken for a repeat.
+    assert piece.call_id.startswith("call_")
+    assert piece.call_id != "call_a"
+    again = UpstreamCalls()  # the next round's call with the same upstream id
+    again.add(parse_chunk(chunk({"tool_calls": [first]})).calls)
+    assert again.pieces()[0].call_id != piece.call_id
 
 
 def test_a_call_whose_arguments_do_not_parse_is_never_emitted() -> None:

@@ -12,7 +12,9 @@ Typed pieces: `think` reasons (REASONING pieces "Let me think" / " about it.") b
 words. With tools declared (not `tool_choice: none`), `tool` (or any tool choice that
 forces a call) writes a reasoning piece, one text piece, then a call of the first callable
 tool whose arguments `{"x": 1, "y": "two"}` arrive in four deltas, and ends TOOL_CALLS;
-`tools2` makes two calls. `paced_tool` is `tool` one piece per released step. A prompt
+`tools2` makes two calls. `paced_tool` is `tool` one piece per released step.
+`late_stop_tool` writes the call, then waits for a stop and ends TOOL_CALLS all the same
+(a generation that ended on its calls in the step the stop arrived). A prompt
 whose last message is a `tool` result answers "Result: <content>" (and ends STOP).
 """
 
@@ -129,7 +131,7 @@ class ScriptEngine:
             finish(FinishReason.STOP, 1)
             return
         if rules.calls_allowed and (
-            content in ("tool", "tools2", "paced_tool") or rules.calls_forced
+            content in ("tool", "tools2", "paced_tool", "late_stop_tool") or rules.calls_forced
         ):
             await self._tool_script(content, params, sink, stopped, finish)
             return
@@ -201,6 +203,8 @@ class ScriptEngine:
                 return
             sink.deliver(ReplyUpdate((piece,)))
             await _next_step()
+        if content == "late_stop_tool":
+            await stopped.wait()
         finish(FinishReason.TOOL_CALLS, len(pieces))
 
 

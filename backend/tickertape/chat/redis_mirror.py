@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from tickertape.chat.frame_codec import encode_frame
-from tickertape.chat.remote_log import encode_end
+from tickertape.chat.remote_reply import encode_end
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.redis_client import COMMAND_TIMEOUT_S, Batcher, Keys
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from tickertape.chat.remote_log import RemoteReplyLog, encode_end, end_of_record
+from tickertape.chat.remote_reply import RemoteReplyLog, encode_end, end_of_record
 from tickertape.chat.reply_log import ReplyEnd
 from tickertape.redis_client import Keys
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tickertape.store.types import FrameEnd
+
 TEXT = "text"  # the reply's answer text: WebSocket `token` frames
 REASONING = "reasoning"  # the model's thinking: `reasoning` frames
 TOOL_CALL = "tool_call"  # a delta of a tool call's arguments (its first frame: the name)
@@ -52,6 +54,17 @@ class LogFrame:
     text: str  # text, reasoning, argument delta, or a tool result's content
     call: CallRef | None = None  # tool_call and tool_result frames
     calls: tuple[PendingCall, ...] = ()  # awaiting_tools frames
+
+
+def frame_end(frame: LogFrame, text_chars: int, reasoning_chars: int) -> FrameEnd:
+    """Where a frame ends, as the store keeps it (chat/stored_frames.py); the counts are
+    the reply's text and reasoning lengths through this frame."""
+    if frame.kind == REASONING:
+        return [REASONING, reasoning_chars]
+    if frame.kind == TOOL_CALL and frame.call is not None:
+        call = frame.call
+        return [TOOL_CALL, call.index, call.call_id, call.name, frame.text]
+    return text_chars
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +106,9 @@ class ReplyLog:
         self._tail: list[str] = []
         self._tail_kind = TEXT
         self._tail_call: CallRef | None = None
-        self._ends: list[int] = []  # where frame n ends in the reply's text (offsets)
+        self._ends: list[FrameEnd] = []  # where frame n ends (what the store keeps)
         self._text_chars = 0
+        self._reasoning_chars = 0
         self._listeners: set[Callable[[], None]] = set()
 
     # writer side (the reply's run, on the event loop)
@@ -125,8 +139,9 @@ class ReplyLog:
         if self.end is not None:
             return self.sealed_seq
         self.seal()
-        self.frames.append(LogFrame(len(self.frames) + 1, kind, text, call, calls))
-        self._ends.append(self._text_chars)
+        frame = LogFrame(len(self.frames) + 1, kind, text, call, calls)
+        self.frames.append(frame)
+        self._ends.append(frame_end(frame, self._text_chars, self._reasoning_chars))
         self.queue_position = None
         self._notify()
         return len(self.frames)
@@ -161,7 +176,9 @@ class ReplyLog:
             self.frames.append(frame)
             if self._tail_kind == TEXT:
                 self._text_chars += len(text)
-            self._ends.append(self._text_chars)
+            elif self._tail_kind == REASONING:
+                self._reasoning_chars += len(text)
+            self._ends.append(frame_end(frame, self._text_chars, self._reasoning_chars))
         return len(self.frames)
 
     @property
@@ -175,9 +192,9 @@ class ReplyLog:
     def frames_through(self, seq: int) -> list[LogFrame]:
         return self.frames[:seq]
 
-    def frame_ends(self, seq: int) -> list[int]:
-        """Where each of frames 1..seq ends in `text_through(seq)` (a new list): what the
-        store keeps so that a stored reply replays frame by frame."""
+    def frame_ends(self, seq: int) -> list[FrameEnd]:
+        """Where each of frames 1..seq ends (a new list; `FrameEnd`): what the store
+        keeps so that a stored reply replays frame by frame, its kinds included."""
         return self._ends[:seq]
 
     # reader side

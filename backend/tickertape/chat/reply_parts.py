@@ -13,7 +13,7 @@ enough to render it back as the template's assistant / tool / assistant messages
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tickertape.chat.reply_log import (
@@ -40,27 +40,36 @@ def parts_of(frames: Sequence[LogFrame], last_round_complete: bool) -> ReplyPart
     """The reply's parts through these frames. A round's calls are complete once the
     reply waits on them (`awaiting_tools`); the last round's calls only when the reply
     ended on them (`last_round_complete`): a call still being written is never stored."""
-    text: list[str] = []
-    reasoning: list[str] = []
-    length = [0, 0]  # characters of text, reasoning
-    calls: dict[int, StoredCall] = {}
-    done: list[StoredCall] = []
-    current: list[StoredCall] = []
-    round_number = 0
-
-    def close_round() -> None:
-        for call in current:
-            call["content_end"], call["reasoning_end"] = length
-        done.extend(current)
-        current.clear()
-
+    fold = PartsFold()
     for frame in frames:
+        fold.add(frame)
+    return fold.parts(last_round_complete)
+
+
+class PartsFold:
+    """`parts_of`, one frame at a time: a streaming reply's checkpoints fold in only the
+    frames sealed since the previous one (walking every frame at every checkpoint made
+    the checkpoint ticker quadratic in a reply's length)."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._text_chars = 0
+        self._reasoning_chars = 0
+        self._calls: dict[int, StoredCall] = {}
+        self._done: list[StoredCall] = []  # calls of closed rounds
+        self._current: list[StoredCall] = []  # calls of the open round
+        self._round = 0
+        self.seq = 0  # frames folded in
+
+    def add(self, frame: LogFrame) -> None:
+        self.seq += 1
         if frame.kind == TEXT:
-            text.append(frame.text)
-            length[0] += len(frame.text)
+            self._text.append(frame.text)
+            self._text_chars += len(frame.text)
         elif frame.kind == REASONING:
-            reasoning.append(frame.text)
-            length[1] += len(frame.text)
+            self._reasoning.append(frame.text)
+            self._reasoning_chars += len(frame.text)
         elif frame.kind == TOOL_CALL and frame.call is not None:
             ref = frame.call
             if ref.name is not None:
@@ -70,20 +79,30 @@ def parts_of(frames: Sequence[LogFrame], last_round_complete: bool) -> ReplyPart
                     "name": ref.name,
                     "arguments": frame.text,
                     "result": None,
-                    "round": round_number,
+                    "round": self._round,
                 }
-                calls[ref.index] = call
-                current.append(call)
-            elif ref.index in calls:
-                calls[ref.index]["arguments"] += frame.text
+                self._calls[ref.index] = call
+                self._current.append(call)
+            elif ref.index in self._calls:
+                self._calls[ref.index]["arguments"] += frame.text
         elif frame.kind == AWAITING_TOOLS:
-            close_round()
-            round_number += 1
-        elif frame.kind == TOOL_RESULT and frame.call is not None and frame.call.index in calls:
-            calls[frame.call.index]["result"] = frame.text
-    if last_round_complete:
-        close_round()
-    return ReplyParts("".join(text), "".join(reasoning), done)
+            for call in self._current:
+                call["content_end"], call["reasoning_end"] = self._text_chars, self._reasoning_chars
+            self._done.extend(self._current)
+            self._current.clear()
+            self._round += 1
+        elif (
+            frame.kind == TOOL_RESULT and frame.call is not None and frame.call.index in self._calls
+        ):
+            self._calls[frame.call.index]["result"] = frame.text
+
+    def parts(self, last_round_complete: bool) -> ReplyParts:
+        """The parts so far (copies: the fold goes on without changing them)."""
+        calls = [dict(call) for call in self._done]
+        if last_round_complete:
+            ends = {"content_end": self._text_chars, "reasoning_end": self._reasoning_chars}
+            calls += [{**call, **ends} for call in self._current]
+        return ReplyParts("".join(self._text), "".join(self._reasoning), calls)
 
 
 def client_calls(calls: Sequence[StoredCall] | None) -> list[dict[str, Any]]:
@@ -131,6 +150,21 @@ def as_messages(
     if rest or thought or not out:
         out.append(ChatMessage("assistant", rest, thought or None))
     return out
+
+
+def with_open_calls(
+    messages: list[ChatMessage], calls: Sequence[StoredCall] | None
+) -> list[ChatMessage]:
+    """`as_messages` plus the calls that got no result inside the reply (one that ended
+    on them: the OpenAI APIs' clients send the results in their next request) on its last
+    assistant message, so that the results that follow it answer them."""
+    open_calls = tuple(
+        ToolCall(c["id"], c["name"], c["arguments"]) for c in calls or () if c.get("result") is None
+    )
+    if not open_calls or not messages or messages[-1].role != "assistant":
+        return messages
+    last = messages[-1]
+    return [*messages[:-1], replace(last, tool_calls=(*last.tool_calls, *open_calls))]
 
 
 def awaits_tools(frames: Sequence[LogFrame]) -> bool:

@@ -26,7 +26,7 @@ from tickertape.chat.reply_log import (
     ReplyError,
     ReplyLog,
 )
-from tickertape.chat.reply_parts import parts_of
+from tickertape.chat.reply_parts import PartsFold, parts_of
 from tickertape.chat.reply_result import combined, usage_and_timing
 from tickertape.chat.tools import LoopState, ToolLoop
 from tickertape.engine.types import (
@@ -80,6 +80,7 @@ class ReplyRun:
         self._on_done = on_done
         self._updates_since_checkpoint = 0
         self._checkpointed_seq = 0
+        self._checkpoint_parts = PartsFold()  # the parts through the last checkpoint
         self._last_text_at: float | None = None
         self._finishing: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
@@ -109,11 +110,15 @@ class ReplyRun:
         if update.result is not None and self._finishing is None:
             self._results.append(update.result)
             tools = self.tools
-            waits = update.result.finish_reason is FinishReason.TOOL_CALLS and self._round
-            if tools is not None and waits and not tools.stop_requested:
-                self._await_tools(tools)
-                return
-            self._end_with(update.result.finish_reason)
+            reason = update.result.finish_reason
+            waits = reason is FinishReason.TOOL_CALLS and self._round
+            if tools is not None and waits:
+                if not tools.stop_requested:
+                    self._await_tools(tools)
+                    return
+                # The stop came while this round was ending on its calls: it still wins.
+                reason = FinishReason.STOPPED
+            self._end_with(reason)
 
     def _append(self, piece: OutputPiece) -> None:
         if piece.kind is not PieceKind.TOOL_CALL:
@@ -153,6 +158,7 @@ class ReplyRun:
         self._calls_before += len(calls)
         self._round = {}
         self._round_kinds = set()
+        self._last_text_at = None  # the wait for results is not an inter-token gap
         self.log.append_sealed("awaiting_tools", calls=tuple(calls))
         tools.await_results(calls, self._wait_expired)
         self.checkpoint()
@@ -176,9 +182,13 @@ class ReplyRun:
         """A stop while no generation runs (the reply waits for results, or prepares its
         next round): the reply ends now. False when a generation runs (the engine stops it)."""
         tools = self.tools
-        if tools is None or tools.state in (LoopState.GENERATING, LoopState.ENDED):
+        if tools is None or tools.state is LoopState.ENDED:
             return False
+        # Also while a generation runs: should it end on calls before the engine's stop
+        # lands, the reply must not go on to wait for their results.
         tools.stop_requested = True
+        if tools.state is LoopState.GENERATING:
+            return False
         self._end_with(FinishReason.STOPPED)
         return True
 
@@ -212,7 +222,9 @@ class ReplyRun:
         if not reply.has_tail and reply.sealed_seq == self._checkpointed_seq:
             return
         seq = reply.seal()
-        parts = parts_of(reply.frames_through(seq), last_round_complete=False)
+        for frame in reply.frames[self._checkpoint_parts.seq : seq]:
+            self._checkpoint_parts.add(frame)
+        parts = self._checkpoint_parts.parts(last_round_complete=False)
         self._store.checkpoint_reply(
             reply.reply_id,
             parts.text,

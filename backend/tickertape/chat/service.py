@@ -30,6 +30,7 @@ from tickertape.chat.turns import (
     params_record,
     typed_error,
 )
+from tickertape.chat.types import ModelInfo
 from tickertape.engine.types import Engine, EngineError
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
@@ -70,6 +71,11 @@ class ChatService:
         self._runs: dict[str, ReplyRun] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
+
+    @property
+    def model(self) -> ModelInfo:
+        """What the engine serves, for the API's model listings."""
+        return ModelInfo(self._engine.model_name, self._engine.context_length)
 
     # -- turns ---------------------------------------------------------------------
     async def start_turn(self, user: UserRecord, request: TurnRequest) -> TurnStarted:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -35,6 +36,8 @@ from tickertape.engine.types import (
     SamplingParams,
     ToolChoice,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 16
 
@@ -140,6 +143,11 @@ class ToolLoop:
             self._engine.submit(log.reply_id, self._user_id, prompt, params, sink)
         except EngineError as exc:
             fail(exc)
+        except Exception:
+            # Anything else would leave the reply CONTINUING forever (its timer is gone):
+            # end it like any engine failure, and keep the cause in the log.
+            logger.exception("reply %s: its next round could not start", log.reply_id)
+            fail(EngineError("the next round of the reply could not start"))
 
     def end(self) -> None:
         self.state = LoopState.ENDED

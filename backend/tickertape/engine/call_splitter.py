@@ -191,7 +191,10 @@ class CallSplitter:
         assert call is not None
         text = "".join(value.text)
         if key in _NAME_KEYS and call.name is None:
-            name = json.loads(text) if text.startswith('"') else None
+            try:
+                name = json.loads(text) if text.startswith('"') else None
+            except ValueError:  # a raw control character in an unconstrained name, say
+                name = None
             if not isinstance(name, str) or name not in self._tools:
                 raise CallProblem("invalid_tool_call", f"the model called an unknown tool {text}")
             call.name = name

@@ -16,6 +16,7 @@ Replies without one pay nothing.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +34,9 @@ from tickertape.engine.tool_grammar import (
     schema_grammar,
 )
 from tickertape.engine.types import InvalidOutputRules, OutputRules, Tool
+
+# JSON characters of a request's schemas (tools together, or a response format).
+MAX_SCHEMA_CHARS = 32_768
 
 
 def single_token(tokenizer: Any, text: str | None) -> int | None:
@@ -92,10 +96,22 @@ class Grammars:
                 "tool_choice: this model has no tool-call format tickertape knows, so a "
                 "call cannot be required; use `auto`"
             )
+        # The grammar of all of them is built on the generation thread, in the step that
+        # starts the reply: a bound on its size bounds that step's stall for everyone.
+        size = sum(len(json.dumps(t.parameters)) for t in rules.tools if t.parameters)
+        if size > MAX_SCHEMA_CHARS:
+            raise InvalidOutputRules(
+                f"tools: the parameter schemas hold {size} characters of JSON; at most "
+                f"{MAX_SCHEMA_CHARS}"
+            )
         for k, tool in enumerate(rules.tools):
             if tool.parameters is not None:
                 self._check_schema(tool.parameters, f"tools[{k}].function.parameters")
         schema = format_schema(rules)
+        if schema is not None and len(json.dumps(schema)) > MAX_SCHEMA_CHARS:
+            raise InvalidOutputRules(
+                f"response_format.json_schema.schema: at most {MAX_SCHEMA_CHARS} characters"
+            )
         if schema is not None:
             self._check_schema(schema, "response_format.json_schema.schema")
 
@@ -125,7 +141,8 @@ class Grammars:
             answer=answer,
             calls=calls,
             ban=ban,
-            parallel=rules.parallel_tool_calls,
+            parallel=rules.parallel_tool_calls
+            and (self.fmt.calls is None or self.fmt.calls.parallel),
             reasoning=opens_reasoning,
             may_think=not prefix_thinks and self.think_open is not None,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ from tickertape.engine.types import (
     Usage,
     text_piece,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False, slots=True)
@@ -134,8 +137,14 @@ class Outputs:
         out = self._get(live.reply_id)
         if out.result is not None:
             return  # e.g. stopped by the client after it already ended this step
-        self.add(live, live.last_pieces())  # held-back text is part of the reply
-        reason, code, error = live.outcome(reason, error)
+        try:
+            self.add(live, live.last_pieces())  # held-back text is part of the reply
+            reason, code, error = live.outcome(reason, error)
+        except Exception as exc:
+            # The parser's last word failed (a checkpoint's own response template, say):
+            # this reply ends in error; the generation thread, and the batch, go on.
+            log.exception("finishing %s failed", live.reply_id)
+            reason, code, error = FinishReason.ERROR, "internal", f"{type(exc).__name__}: {exc}"
         now = time.monotonic()
         ms = 1000.0
         total = (now - live.submitted_at) * ms

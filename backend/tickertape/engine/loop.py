@@ -19,7 +19,7 @@ import torch
 from tickertape.engine.live import Live, Outputs
 from tickertape.engine.plan import StepPlan, Work
 from tickertape.engine.runner import ModelRunner
-from tickertape.engine.sampling import sample
+from tickertape.engine.sampling import sample_rows
 from tickertape.engine.scheduler import Scheduler
 from tickertape.engine.types import FinishReason, ReplyUpdate
 
@@ -171,12 +171,17 @@ class GenerationLoop:
             return
         lives = [self._lives[rid] for rid in ids]
         try:
-            tokens = sample(logits, [lv.sampling for lv in lives])
+            tokens, refused = sample_rows(logits, [lv.sampling for lv in lives])
         except Exception as exc:
             log.exception("sampling failed")
             failed.update({lv.reply_id: exc for lv in lives})
             return
-        for live, token in zip(lives, tokens, strict=True):
+        for row, error in refused.items():
+            log.error("the output constraint of %s failed: %s", lives[row].reply_id, error)
+            failed[lives[row].reply_id] = error
+        for row, (live, token) in enumerate(zip(lives, tokens, strict=True)):
+            if row in refused:
+                continue
             try:
                 self._hook("token", (live.reply_id,))
                 live.accept(token, self.context, outs)

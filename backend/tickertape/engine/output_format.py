@@ -55,6 +55,9 @@ class CallSyntax:
     block_prefix: str  # before the first call (after the opener)
     block_suffix: str  # after the last call
     arguments_key: str  # "arguments" or "parameters"
+    # Several calls in one answer. Llama 3's templates raise on an assistant message with
+    # more than one call, so a second call would break the reply's next round.
+    parallel: bool = True
 
 
 HERMES = CallSyntax(
@@ -86,6 +89,7 @@ LLAMA3_JSON = CallSyntax(
     block_prefix="",
     block_suffix="",
     arguments_key="parameters",
+    parallel=False,
 )
 SYNTAXES = {s.name: s for s in (HERMES, MISTRAL, LLAMA3_JSON)}
 

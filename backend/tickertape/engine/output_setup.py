@@ -3,7 +3,6 @@ at load: its format, its response templates (compiled), its grammars."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from transformers.utils.chat_parsing.response_templates import (
@@ -14,11 +13,7 @@ from transformers.utils.chat_parsing.response_templates import (
 from tickertape.engine.constraint import Grammars, TokenConstraint, single_token
 from tickertape.engine.output_format import OutputFormat, detect
 from tickertape.engine.output_parser import ReplyParser
-from tickertape.engine.types import OutputRules
-
-
-def new_call_id() -> str:
-    return "call_" + uuid.uuid4().hex[:24]
+from tickertape.engine.types import OutputRules, new_call_id
 
 
 class OutputSetup:

@@ -14,18 +14,23 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jinja2 import TemplateError
+
 from tickertape.engine.types import (
     ChatMessage,
     OutputRules,
     Prompt,
     PromptTooLong,
     SamplingParams,
+    TemplateRefused,
 )
 
 PREFIX_TOKENS = 48  # the prompt's tail decoded to find what the generation prompt wrote
 
 
-def _turns(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+def turns_of(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
+    """Messages grouped by turn: a user message and what answered it (assistant and
+    tool messages), so that truncation never splits a call from its result."""
     turns: list[list[ChatMessage]] = []
     for message in messages:
         if message.role == "user" or not turns:
@@ -97,9 +102,12 @@ class PromptBuilder:
     ) -> list[int]:
         chat = [message_json(m) for m in messages]
         kwargs = template_kwargs(rules) if rules is not None else {}
-        ids = self._tokenizer.apply_chat_template(
-            chat, add_generation_prompt=True, tokenize=True, return_dict=False, **kwargs
-        )
+        try:
+            ids = self._tokenizer.apply_chat_template(
+                chat, add_generation_prompt=True, tokenize=True, return_dict=False, **kwargs
+            )
+        except TemplateError as exc:
+            raise TemplateRefused(f"the model's chat template refused the messages: {exc}") from exc
         return [int(i) for i in ids]
 
     def build(self, messages: Sequence[ChatMessage], params: SamplingParams) -> Prompt:
@@ -111,7 +119,7 @@ class PromptBuilder:
             head = [rest.pop(0)]  # the caller's system message wins over the configured one
         elif self._system:
             head = [ChatMessage(role="system", content=self._system)]
-        turns = _turns(rest)
+        turns = turns_of(rest)
         budget = self._context - self.reserve(params.max_tokens)
 
         def attempt(drop: int) -> list[int] | None:

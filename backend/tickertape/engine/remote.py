@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from tickertape.engine.remote_calls import UpstreamCalls
+from tickertape.engine.prompt import turns_of
+from tickertape.engine.remote_calls import IncompleteToolCall, UpstreamCalls
 from tickertape.engine.remote_sse import (
     DEFAULT_RETRY_AFTER_MS,
     SSEDecoder,
@@ -158,11 +159,14 @@ class RemoteEngine:
         dropped = 0
         if self._context is not None:
             budget = self._context - params.max_tokens
-            # Never drop the system prompt or the latest message.
-            first = 1 if kept and kept[0].role == "system" else 0
-            while estimate_tokens(kept) > budget and len(kept) - first > 1:
-                del kept[first]
-                dropped += 1
+            # Whole turns go, oldest first (a call without its result, or a result
+            # without its call, is refused by the upstream); never the system prompt or
+            # the latest turn.
+            head = kept[:1] if kept and kept[0].role == "system" else []
+            turns = turns_of(kept[len(head) :])
+            while estimate_tokens(kept) > budget and len(turns) > 1:
+                dropped += len(turns.pop(0))
+                kept = head + [m for turn in turns for m in turn]
             if estimate_tokens(kept) > budget:
                 raise PromptTooLong(
                     f"the message needs about {estimate_tokens(kept)} tokens; the upstream "
@@ -295,6 +299,9 @@ class RemoteEngine:
         if calls and reason in (FinishReason.STOP, FinishReason.TOOL_CALLS):
             out.push(calls.pieces())
             return FinishReason.TOOL_CALLS
+        if calls and reason is FinishReason.LENGTH:
+            # Cut inside its calls: as the local engine does, never a call to be used.
+            raise IncompleteToolCall("the upstream's reply was cut inside a tool call")
         return FinishReason.STOP if reason is FinishReason.TOOL_CALLS else reason
 
     @staticmethod

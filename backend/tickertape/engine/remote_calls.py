@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 
 from tickertape.engine.remote_sse import CallDelta
-from tickertape.engine.types import EngineError, OutputPiece, PieceKind
+from tickertape.engine.types import EngineError, OutputPiece, PieceKind, new_call_id
 
 
 class InvalidToolCall(EngineError):
     code = "invalid_tool_call"
+
+
+class IncompleteToolCall(EngineError):
+    code = "tool_call_incomplete"
 
 
 class UpstreamCalls:
@@ -25,9 +29,10 @@ class UpstreamCalls:
 
     def add(self, deltas: tuple[CallDelta, ...]) -> None:
         for delta in deltas:
-            call = self._calls.setdefault(delta.index, ["", "", ""])
-            if delta.call_id:
-                call[0] = delta.call_id
+            # Our own id, not the upstream's: some restart at call_0 every round or send a
+            # fixed one, and a repeated id would take the next round's result for a repeat.
+            # The upstream only ever sees ids we send back to it in the history.
+            call = self._calls.setdefault(delta.index, [new_call_id(), "", ""])
             if delta.name:
                 call[1] += delta.name
             call[2] += delta.arguments
@@ -50,7 +55,5 @@ class UpstreamCalls:
                 ) from exc
             if not name or not isinstance(value, dict):
                 raise InvalidToolCall(f"the upstream's call {index} has no name or no object")
-            out.append(
-                OutputPiece(PieceKind.TOOL_CALL, text, index, call_id or f"call_{index}", name)
-            )
+            out.append(OutputPiece(PieceKind.TOOL_CALL, text, index, call_id, name))
         return out

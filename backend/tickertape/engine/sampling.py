@@ -185,23 +185,40 @@ def _filtered(logits: Tensor, top_k: Tensor, top_p: Tensor, u: Tensor) -> Tensor
     return tokens
 
 
-def _constrain(logits: Tensor, rows: Sequence[RowSampling]) -> None:
-    """Disallowed tokens of constrained rows to -inf, in one masked pass."""
+def _constrain(logits: Tensor, rows: Sequence[RowSampling]) -> dict[int, Exception]:
+    """Disallowed tokens of constrained rows to -inf, in one masked pass; the rows whose
+    constraint failed (their grammar could not be built or advanced), which only those
+    replies pay for."""
     constrained = [(i, row.constraint) for i, row in enumerate(rows) if row.constraint is not None]
+    failed: dict[int, Exception] = {}
     if not constrained:
-        return
+        return failed
     words = torch.empty((len(constrained), constrained[0][1].words), dtype=torch.int32)
     masked: list[int] = []
     for i, constraint in constrained:
-        if constraint.fill(words[len(masked)]):
-            masked.append(i)
+        try:
+            if constraint.fill(words[len(masked)]):
+                masked.append(i)
+        except Exception as exc:
+            failed[i] = exc
     if masked:
         apply_masks(logits, masked, words[: len(masked)])
+    return failed
 
 
 def sample(logits: Tensor, rows: Sequence[RowSampling]) -> list[int]:
     """logits [N, V] float32 -> one token id per row (logits may be modified in place)."""
-    _constrain(logits, rows)
+    tokens, failed = sample_rows(logits, rows)
+    if failed:
+        raise next(iter(failed.values()))
+    return tokens
+
+
+def sample_rows(
+    logits: Tensor, rows: Sequence[RowSampling]
+) -> tuple[list[int], dict[int, Exception]]:
+    """`sample`, and the rows whose constraint failed (their token means nothing)."""
+    failed = _constrain(logits, rows)
     for i, row in enumerate(rows):
         if row.penalised:
             _penalise(logits[i], row)
@@ -228,4 +245,4 @@ def sample(logits: Tensor, rows: Sequence[RowSampling]) -> list[int]:
             tokens[idx] = _filtered(scaled, top_k, top_p, u)
         else:
             tokens[idx] = _pick(scaled.softmax(dim=-1), u)
-    return [int(t) for t in tokens.tolist()]
+    return [int(t) for t in tokens.tolist()], failed

@@ -119,7 +119,7 @@ def answer_grammar(
     if with_calls:
         assert syntax is not None
         lines += _tool_rules(syntax, rules.callable_tools)
-        parallel = rules.parallel_tool_calls
+        parallel = rules.parallel_tool_calls and syntax.parallel
         lines.append(f"calls: {_block(syntax, markers, parallel, opened=False)}")
         choices.append("calls")
     if schema is not None and not forced:
@@ -132,7 +132,7 @@ def answer_grammar(
 def call_grammar(rules: OutputRules, syntax: CallSyntax, markers: Mapping[str, int]) -> str:
     """The rest of ONE call block after its opener token (tools on `auto`): the model
     opens each call of a Hermes reply itself, a Mistral block holds all of them."""
-    parallel = rules.parallel_tool_calls and bool(syntax.block_prefix)
+    parallel = rules.parallel_tool_calls and syntax.parallel and bool(syntax.block_prefix)
     start = f"start: {_block(syntax, markers, parallel, opened=True)}"
     return "\n".join([start, *_tool_rules(syntax, rules.callable_tools)])
 

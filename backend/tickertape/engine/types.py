@@ -8,6 +8,7 @@ to the asyncio loop.
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -22,6 +23,11 @@ class FinishReason(enum.StrEnum):
     ERROR = "error"
     INTERRUPTED = "interrupted"  # only ever written by the store after a crash
     TOOL_CALLS = "tool_calls"  # the model ended its turn on complete tool calls
+
+
+def new_call_id() -> str:
+    """An id for a call the engine emits (clients answer it with a result)."""
+    return "call_" + uuid.uuid4().hex[:24]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +254,13 @@ class EngineUnavailable(EngineError):
 class InvalidOutputRules(EngineError):
     """Tools, a tool choice or a response format the engine cannot honour (bad schema,
     a tool choice naming no declared tool): the request is refused before it starts."""
+
+    code = "bad_request"
+
+
+class TemplateRefused(EngineError):
+    """The checkpoint's chat template raised on these messages (its `raise_exception`:
+    e.g. Llama 3's one call per message, roles out of order)."""
 
     code = "bad_request"
 

@@ -175,7 +175,7 @@ class Message(Base):
     # Where each of frames 1..seq ends in `content` (character offsets): the reply's frame
     # boundaries, so a reply read back from the store replays frame by frame (Responses
     # `starting_after`). NULL for replies stored before revision 0004.
-    frame_ends: Mapped[list[int] | None] = mapped_column(JSON)
+    frame_ends: Mapped[list[Any] | None] = mapped_column(JSON)
     # An assistant reply's thinking, apart from its answer (NULL: none). Revision 0005.
     reasoning: Mapped[str | None] = mapped_column(Text)
     # An assistant reply's complete tool calls, each with its result and its round (see

@@ -33,6 +33,7 @@ from tickertape.store.records import (
 from tickertape.store.transactions import AsyncTransactions, ThreadTransactions, Transactions
 from tickertape.store.types import (
     ConversationFilter,
+    FrameEnd,
     MessageRecord,
     MessageStatus,
     Page,
@@ -159,7 +160,7 @@ class SqlStore:
         reply_id: str,
         content: str,
         seq: int,
-        frame_ends: list[int] | None = None,
+        frame_ends: list[FrameEnd] | None = None,
         *,
         reasoning: str | None = None,
         tool_calls: list[dict[str, Any]] | None = None,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tickertape.store import branches
 from tickertape.store.errors import BadRequest, Conflict, NotFound, check_length, check_text
 from tickertape.store.models import Conversation, Message, new_id, utcnow
-from tickertape.store.types import Placement, ReplyFinal, TurnRecord
+from tickertape.store.types import FrameEnd, Placement, ReplyFinal, TurnRecord
 
 TITLE_CHARS = 60
 TITLE_MAX = 200
@@ -184,7 +184,7 @@ _CHECKPOINT = (
 class Checkpoint(NamedTuple):
     content: str
     seq: int
-    frame_ends: list[int] | None
+    frame_ends: list[FrameEnd] | None
     reasoning: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+# Where a reply's frame ends: an int offset in its content, or a list describing a frame
+# of another kind (chat/stored_frames.py). The store keeps them as JSON, unread.
+FrameEnd = int | list[Any]
 MessageStatus = Literal["streaming", "complete", "stopped", "interrupted", "error"]
 
 
@@ -73,7 +76,7 @@ class MessageRecord:
     error_message: str | None = None
     parent_id: str | None = None  # the message this one answers (None: a root)
     params: dict[str, Any] | None = None  # a reply's generation parameters (and request)
-    frame_ends: list[int] | None = None  # where each of frames 1..seq ends in `content`
+    frame_ends: list[FrameEnd] | None = None  # chat/stored_frames.py: frames 1..seq
     reasoning: str | None = None  # a reply's thinking (frames of kind reasoning)
     # A reply's complete tool calls: {index, id, name, arguments, result, round,
     # content_end, reasoning_end} (chat/reply_parts.py)
@@ -136,7 +139,7 @@ class ReplyFinal:
     timing: dict[str, float]
     error_code: str | None = None  # status `error`: why, as a contract code and in words
     error_message: str | None = None
-    frame_ends: tuple[int, ...] | None = None  # where each of frames 1..seq ends in `content`
+    frame_ends: tuple[FrameEnd, ...] | None = None  # chat/stored_frames.py
     reasoning: str | None = None
     tool_calls: tuple[dict[str, Any], ...] | None = None
 
@@ -182,13 +185,13 @@ class Store(Protocol):
         reply_id: str,
         content: str,
         seq: int,
-        frame_ends: list[int] | None = None,
+        frame_ends: list[FrameEnd] | None = None,
         *,
         reasoning: str | None = None,
         tool_calls: list[dict[str, Any]] | None = None,
     ) -> None:
         """Queue a checkpoint of a streaming reply (fire and forget; latest one wins).
-        `frame_ends`: where each of frames 1..seq ends in `content` (not copied: the
+        `frame_ends`: where each of frames 1..seq ends (`FrameEnd`; not copied: the
         caller hands over a list it no longer changes); `reasoning` and `tool_calls`:
         the reply's other parts through seq."""
 

@@ -9,7 +9,6 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from tickertape.chat.service import ChatService
-from tickertape.engine.types import Engine
 from tickertape.metrics import Metrics
 from tickertape.services import Services
 from tickertape.settings import Settings
@@ -51,10 +50,6 @@ def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_engine(services: ServicesDep) -> Engine:
-    return services.engine
-
-
 def get_store(services: ServicesDep) -> SqlStore:
     return services.store
 
@@ -82,7 +77,6 @@ async def current_admin(user: Annotated[UserRecord, Depends(current_user)]) -> U
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
 StoreDep = Annotated[SqlStore, Depends(get_store)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -29,12 +29,13 @@ from tickertape.chat.log_reader import LogItem, Queued, follow
 from tickertape.chat.reply_log import LogFrame, ReplyEnd, ReplyLog
 from tickertape.chat.service import ChatService
 from tickertape.chat.turns import TurnRequest
-from tickertape.engine.types import Engine
+from tickertape.chat.types import ModelInfo
 from tickertape.store.types import UserRecord
-from tickertape.transport.deps import EngineDep, ServicesDep, UserDep
+from tickertape.transport.deps import ServicesDep, UserDep
 from tickertape.transport.openai_errors import (
     OpenAIError,
     OpenAIRoute,
+    check_model,
     openai_error_responses,
 )
 from tickertape.transport.openai_models import (
@@ -57,19 +58,19 @@ def build_openai_router() -> APIRouter:
     )
 
     @router.get("/v1/models")
-    async def list_models(engine: EngineDep, user: UserDep) -> dict[str, Any]:
-        return {"object": "list", "data": [_model_object(engine)]}
+    async def list_models(services: ServicesDep, user: UserDep) -> dict[str, Any]:
+        return {"object": "list", "data": [_model_object(services.chat.model)]}
 
     @router.get("/v1/models/{model}")
-    async def get_model(model: str, engine: EngineDep, user: UserDep) -> dict[str, Any]:
-        _check_model(engine, model)
-        return _model_object(engine)
+    async def get_model(model: str, services: ServicesDep, user: UserDep) -> dict[str, Any]:
+        check_model(services.chat.model, model)
+        return _model_object(services.chat.model)
 
     @router.post("/v1/chat/completions", response_model=None)
     async def chat_completions(
         body: ChatCompletionRequest, request: Request, services: ServicesDep, user: UserDep
     ) -> Response:
-        _check_model(services.engine, body.model)
+        check_model(services.chat.model, body.model)
         settings = services.settings
         max_tokens = body.requested_max_tokens() or settings.default_max_tokens
         if max_tokens > settings.max_tokens:
@@ -100,24 +101,14 @@ def build_openai_router() -> APIRouter:
     return router
 
 
-def _model_object(engine: Engine) -> dict[str, Any]:
+def _model_object(served: ModelInfo) -> dict[str, Any]:
     return {
-        "id": engine.model_name,
+        "id": served.name,
         "object": "model",
         "created": _STARTED,
         "owned_by": "tickertape",
-        "max_model_len": engine.context_length,  # as vLLM reports it; RemoteEngine reads it
+        "max_model_len": served.context_length,  # as vLLM reports it; RemoteEngine reads it
     }
-
-
-def _check_model(engine: Engine, model: str) -> None:
-    if model != engine.model_name:
-        raise OpenAIError(
-            404,
-            f"the model {model!r} does not exist; this server serves {engine.model_name!r}",
-            code="model_not_found",
-            param="model",
-        )
 
 
 class _Reply:

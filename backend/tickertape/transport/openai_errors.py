@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tickertape.chat.errors import ChatError
+from tickertape.chat.types import ModelInfo
 from tickertape.transport.strict_json import StrictJsonRoute
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,17 @@ class OpenAIError(Exception):
             headers["retry-after-ms"] = str(self.retry_after_ms)
             headers["Retry-After"] = str(max(1, math.ceil(self.retry_after_ms / 1000)))
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
+
+
+def check_model(served: ModelInfo, model: str) -> None:
+    """A request names the model this server serves, or gets OpenAI's 404."""
+    if model != served.name:
+        raise OpenAIError(
+            404,
+            f"the model {model!r} does not exist; this server serves {served.name!r}",
+            code="model_not_found",
+            param="model",
+        )
 
 
 def from_chat_error(exc: ChatError) -> OpenAIError:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tickertape.engine.types import ChatMessage, ToolCall
+from tickertape.chat.types import ChatMessage, ToolCall
 
 
 class TextPart(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from tickertape.chat.reply_log import ReplyEnd
-from tickertape.engine.types import (
+from tickertape.chat.types import (
     NO_RULES,
     ChatMessage,
     OutputRules,

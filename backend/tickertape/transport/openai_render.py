@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from tickertape.chat.reply_log import REASONING, TEXT, TOOL_CALL, LogFrame
-from tickertape.engine.types import ToolCall
+from tickertape.chat.types import ToolCall
 from tickertape.transport.openai_models import Answer, ChunkFactory
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tickertape.engine.types import NO_RULES, OutputRules, Tool, ToolChoice
+from tickertape.chat.types import NO_RULES, OutputRules, Tool, ToolChoice
 
 
 class RulesError(ValueError):

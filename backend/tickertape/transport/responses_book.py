@@ -17,13 +17,23 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from tickertape.chat.errors import ChatError
-from tickertape.chat.reply_log import OTHER_PART, ReplyEnd, ReplyError, ReplyLog
+from tickertape.chat.reply_log import (
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    ReplyEnd,
+    ReplyError,
+    ReplyLog,
+)
+from tickertape.chat.reply_parts import as_messages, parts_of, with_open_calls
+from tickertape.chat.stored_frames import stored_frames
 from tickertape.services import Services
 from tickertape.store.tree import Tree
 from tickertape.store.types import MessageRecord, StoreError, UserRecord
 from tickertape.transport.openai_errors import OpenAIError
-from tickertape.transport.responses_events import reply_id_of
-from tickertape.transport.responses_models import InputItem, ResponseMeta
+from tickertape.transport.responses_inputs import InputItem
+from tickertape.transport.responses_models import ResponseMeta
+from tickertape.transport.responses_objects import reply_id_of
 
 HISTORY_STATUSES = frozenset({"complete", "stopped", "interrupted"})
 META_KEY = "response"  # the key of a response's meta in the reply's stored params
@@ -131,7 +141,7 @@ class ResponseBook:
         if prev.conversation_id is None:  # not stored: what this process remembers of it
             history = [*prev.meta.context, *prev.meta.input]
             if _in_history(prev.log):
-                history.append(InputItem("assistant", prev.log.text_through(prev.log.sealed_seq)))
+                history += _reply_items(prev.log)
             return Continuation(None, tuple(history))
         try:
             transcript = await self._services.store.get_transcript(prev.conversation_id, user.id)
@@ -151,7 +161,7 @@ class ResponseBook:
             return None
 
     def _meta_of(self, record: MessageRecord | None) -> ResponseMeta:
-        model = self._services.engine.model_name
+        model = self._services.chat.model.name
         stored = (record.params or {}).get(META_KEY) if record is not None else None
         if isinstance(stored, dict):
             return ResponseMeta.from_record(stored, model)
@@ -174,35 +184,43 @@ def stored_history(messages: list[MessageRecord]) -> list[InputItem]:
                 items += [*stored.context, *stored.input]
             else:
                 items.append(InputItem("user", message.content))
-        elif message.role == "assistant" and message.status in HISTORY_STATUSES and message.content:
-            items.append(InputItem("assistant", message.content))
+        elif message.role == "assistant" and _worth_continuing(message):
+            said = as_messages(message.content, message.reasoning, message.tool_calls)
+            items += [InputItem.of(m) for m in with_open_calls(said, message.tool_calls)]
     return items
+
+
+def _worth_continuing(message: MessageRecord) -> bool:
+    return message.status in HISTORY_STATUSES and bool(message.content or message.tool_calls)
+
+
+def _reply_items(log: ReplyLog) -> list[InputItem]:
+    """A finished reply in memory as prompt items: its text, reasoning and calls, as the
+    store would keep them (the calls of its last round only if it ended on them)."""
+    on_calls = log.end is not None and log.end.finish_reason == "tool_calls"
+    parts = parts_of(log.frames, last_round_complete=on_calls)
+    reply = as_messages(parts.text, parts.reasoning or None, parts.tool_calls)
+    return [InputItem.of(m) for m in with_open_calls(reply, parts.tool_calls)]
 
 
 def _in_history(log: ReplyLog) -> bool:
     end = log.end
-    return end is not None and end.status in HISTORY_STATUSES and log.sealed_seq > 0
+    shown = log.text_through(log.sealed_seq) or any(f.kind == TOOL_CALL for f in log.frames)
+    return end is not None and end.status in HISTORY_STATUSES and bool(shown)
 
 
 def stored_log(record: MessageRecord) -> ReplyLog:
-    """The reply's log rebuilt from the store: its frames as they streamed (one frame of
-    all the text for replies stored without frame boundaries), finished unless the row
-    is still `streaming` (a reply of another process)."""
+    """The reply's log rebuilt from the store: its frames as they streamed, kinds and
+    seqs included (chat/stored_frames.py), finished unless the row is still `streaming`
+    (a reply of another process)."""
     log = ReplyLog(record.id, record.user_id, record.conversation_id)
-    content, ends = record.content, record.frame_ends
-    if ends is None or len(ends) != record.seq or (ends and ends[-1] != len(content)):
-        ends = [len(content)] if content else []
-    start = 0
-    for end in ends:
-        if end == start:
-            # A text frame is never empty: this was a frame of another kind (reasoning,
-            # a tool call...), which the Responses rendering shows nothing of. It keeps
-            # its seq so that the numbers match the live rendering.
-            log.append_sealed(OTHER_PART)
-        else:
-            log.append(content[start:end])
+    frames = stored_frames(record.content, record.reasoning or "", record.frame_ends, record.seq)
+    for frame in frames:
+        if frame.kind in (TEXT, REASONING, TOOL_CALL):
+            log.append(frame.text, frame.kind, frame.call)
             log.seal()
-        start = end
+        else:
+            log.append_sealed(frame.kind, frame.text)
     if record.status != "streaming":
         log.finish(_stored_end(record))
     return log

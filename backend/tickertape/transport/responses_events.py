@@ -1,153 +1,53 @@
-"""A reply log rendered as OpenAI Responses objects and stream events: pure functions.
+"""A reply log rendered as OpenAI Responses stream events: a pure function of its frames.
 
 Given a response's meta, its frames (seq 1..n) and its end, the event sequence is fixed:
 
     0 response.created            1 response.in_progress
-    2 response.output_item.added  3 response.content_part.added    (with the first text)
-    4 .. 3+n  response.output_text.delta, one per text frame
-    response.output_text.done, response.content_part.done, response.output_item.done
+    then per output item, in the order the frames open them (responses_objects.py):
+      message:       output_item.added, content_part.added, output_text.delta per text
+                     frame, output_text.done, content_part.done, output_item.done
+      reasoning:     output_item.added, content_part.added (reasoning_text),
+                     reasoning_text.delta per reasoning frame, reasoning_text.done,
+                     content_part.done, output_item.done
+      function_call: output_item.added (its first frame: call_id and name),
+                     function_call_arguments.delta per argument frame,
+                     function_call_arguments.done, output_item.done
     response.completed | response.incomplete | response.failed
 
-and every event's `sequence_number` is its index. The output item opens with the first text
-frame, or at the end of a reply that produced no text but did not fail or get cancelled (so
-a live stream is always a prefix of the finished one). `starting_after=N` is this
+and every event's `sequence_number` is its index. An item is done when the next one
+opens or the reply ends. A reply that ends without a message or a call, and neither failed
+nor was cancelled, gets an empty message at its end (so a live stream is always a prefix
+of the finished one). Frames of other kinds (a `/ws` reply's tool results and waits, a
+stored frame whose content was not kept) render nothing. `starting_after=N` is this
 rendering with the first N+1 events left out; from memory and from the store alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from tickertape.chat.log_reader import LogItem
-from tickertape.chat.reply_log import TEXT, LogFrame, ReplyEnd
+from tickertape.chat.reply_log import REASONING, TEXT, TOOL_CALL, LogFrame, ReplyEnd
 from tickertape.transport.responses_models import ResponseMeta
+from tickertape.transport.responses_objects import (
+    FUNCTION_CALL,
+    ITEM_PREFIX,
+    MESSAGE,
+    REASONING_ITEM,
+    Outcome,
+    OutputItem,
+    outcome_of,
+    reasoning_part,
+    response_object,
+    text_part,
+)
 
-RESPONSE_PREFIX = "resp_"
-ITEM_PREFIX = "msg_"
-# OpenAI's Response.error codes; everything but a rate limit is a server error.
-_ERROR_CODES = {"rate_limited": "rate_limit_exceeded"}
-_INCOMPLETE_REASONS = {"length": "max_output_tokens", "interrupted": "interrupted"}
-
-
-def response_id(reply_id: str) -> str:
-    return RESPONSE_PREFIX + reply_id
-
-
-def reply_id_of(response_id: str) -> str | None:
-    """The reply behind `resp_<reply id>`; None for anything else."""
-    if not response_id.startswith(RESPONSE_PREFIX):
-        return None
-    reply_id = response_id.removeprefix(RESPONSE_PREFIX)
-    return reply_id if 0 < len(reply_id) <= 64 else None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a reply ended, in the Responses API's terms."""
-
-    status: str  # completed, incomplete, failed, cancelled
-    usage: dict[str, Any]
-    error: dict[str, str] | None = None
-    incomplete_reason: str | None = None
-
-    @property
-    def terminal_event(self) -> str:
-        # The API has no `response.cancelled` event: a cancelled stream ends incomplete.
-        if self.status in ("completed", "failed"):
-            return f"response.{self.status}"
-        return "response.incomplete"
-
-    @property
-    def has_output(self) -> bool:
-        """An ended reply without text still has its (empty) message, unless it failed."""
-        return self.status in ("completed", "incomplete")
-
-
-def outcome_of(end: ReplyEnd) -> Outcome:
-    prompt = end.usage.get("prompt_tokens", 0)
-    completion = end.usage.get("completion_tokens", 0)
-    usage = {
-        "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": prompt + completion,
-    }
-    reason = end.finish_reason
-    if reason == "error":
-        error = end.error
-        code = error.code if error else "internal"
-        message = error.message if error else "the reply failed"
-        return Outcome(
-            "failed", usage, {"code": _ERROR_CODES.get(code, "server_error"), "message": message}
-        )
-    if reason == "stopped":
-        return Outcome("cancelled", usage)
-    if reason in _INCOMPLETE_REASONS:
-        return Outcome("incomplete", usage, incomplete_reason=_INCOMPLETE_REASONS[reason])
-    return Outcome("completed", usage)
-
-
-def message_item(reply_id: str, text: str | None, status: str) -> dict[str, Any]:
-    content = [] if text is None else [_part(text)]
-    return {
-        "id": ITEM_PREFIX + reply_id,
-        "type": "message",
-        "role": "assistant",
-        "status": status,
-        "content": content,
-    }
-
-
-def _part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-
-
-def response_object(
-    reply_id: str,
-    meta: ResponseMeta,
-    status: str,
-    text: str | None,
-    outcome: Outcome | None = None,
-) -> dict[str, Any]:
-    """The Response object; `text` None: no output item (yet)."""
-    output: list[dict[str, Any]] = []
-    if text is not None:
-        if outcome is None:
-            item_status = "in_progress"
-        else:
-            item_status = "completed" if outcome.status == "completed" else "incomplete"
-        output.append(message_item(reply_id, text, item_status))
-    incomplete = None
-    if outcome is not None and outcome.incomplete_reason is not None:
-        incomplete = {"reason": outcome.incomplete_reason}
-    return {
-        "id": response_id(reply_id),
-        "object": "response",
-        "created_at": meta.created_at,
-        "status": status,
-        "background": meta.background,
-        "error": outcome.error if outcome else None,
-        "incomplete_details": incomplete,
-        "instructions": meta.instructions,
-        "max_output_tokens": meta.max_output_tokens,
-        "metadata": meta.metadata,
-        "model": meta.model,
-        "output": output,
-        "parallel_tool_calls": True,
-        "previous_response_id": meta.previous_response_id,
-        "reasoning": {"effort": None, "summary": None},
-        "store": meta.store,
-        "temperature": meta.temperature,
-        "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": meta.top_p,
-        "truncation": meta.truncation,
-        "usage": outcome.usage if outcome else None,
-        "user": None,
-    }
+_DELTA = {
+    MESSAGE: "response.output_text.delta",
+    REASONING_ITEM: "response.reasoning_text.delta",
+    FUNCTION_CALL: "response.function_call_arguments.delta",
+}
+_KIND = {TEXT: MESSAGE, REASONING: REASONING_ITEM}
 
 
 class EventRenderer:
@@ -171,13 +71,15 @@ class EventRenderer:
         self.starting_after = starting_after
         self._extra = extra or {}
         self._number = 0
-        self._item_open = False
-        self._text: list[str] = []
+        self.items: list[OutputItem] = []
+        self._open: OutputItem | None = None
         self.done = False
+        self.response: dict[str, Any] | None = None  # the final object, once ended
 
     @property
-    def text(self) -> str:
-        return "".join(self._text)
+    def output(self) -> list[dict[str, Any]]:
+        """The output items as they stand."""
+        return [item.json() for item in self.items]
 
     def start(self) -> list[dict[str, Any]]:
         first = "queued" if self.meta.background else "in_progress"
@@ -192,40 +94,114 @@ class EventRenderer:
         if self.done:
             return []
         if isinstance(item, LogFrame):
-            if item.kind != TEXT:
-                return []  # other kinds (reasoning, tool calls) have no rendering yet
-            events = self._open() if not self._item_open else []
-            self._text.append(item.text)
-            events.append(self._delta(item.text))
-            return self._keep(events)
+            return self._keep(self._frame(item))
         if isinstance(item, ReplyEnd):
             return self._finish(outcome_of(item))
         return []  # queue positions mean nothing to Responses clients
 
-    def _finish(self, outcome: Outcome) -> list[dict[str, Any]]:
-        self.done = True
+    def _frame(self, frame: LogFrame) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
-        if not self._item_open and outcome.has_output:
-            events += self._open()
-        if self._item_open:
-            text = self.text
-            item_status = "completed" if outcome.status == "completed" else "incomplete"
-            events += [
-                self._event("response.output_text.done", **self._at(), text=text, logprobs=[]),
-                self._event("response.content_part.done", **self._at(), part=_part(text)),
+        current = self._open
+        if frame.kind in _KIND:
+            kind = _KIND[frame.kind]
+            if current is None or current.kind != kind:
+                events += self._close(current, True)
+                current = self._start(kind)
+                events += self._opening(current)
+        elif frame.kind == TOOL_CALL and frame.call is not None:
+            call = frame.call
+            if call.name is not None:
+                events += self._close(current, True)
+                current = self._start(FUNCTION_CALL, call.call_id, call.name, call.index)
+                events += self._opening(current)
+            elif current is None or current.call_id != call.call_id:
+                return []  # cannot happen: a call's first frame carries its name
+        else:
+            return []  # tool results, waits, stored frames without content
+        if frame.text:
+            current.parts.append(frame.text)
+            events.append(self._delta(current, frame.text))
+        return events
+
+    def _delta(self, item: OutputItem, text: str) -> dict[str, Any]:
+        if item.kind == FUNCTION_CALL:  # a call's events have no content index
+            at = {"item_id": item.id, "output_index": item.output_index}
+            return self._event(_DELTA[item.kind], **at, delta=text)
+        if item.kind == REASONING_ITEM:
+            return self._event(_DELTA[item.kind], **self._at(item), delta=text)
+        return self._event(_DELTA[item.kind], **self._at(item), delta=text, logprobs=[])
+
+    def _start(self, kind: str, call_id: str = "", name: str = "", index: int = 0) -> OutputItem:
+        at = len(self.items)
+        if kind == MESSAGE:
+            first = not any(i.kind == MESSAGE for i in self.items)
+            item_id = ITEM_PREFIX + self.reply_id + ("" if first else f"_{at}")
+        elif kind == REASONING_ITEM:
+            item_id = f"rs_{self.reply_id}_{at}"
+        else:
+            item_id = f"fc_{self.reply_id}_{index}"
+        item = OutputItem(kind, item_id, at, call_id, name)
+        self.items.append(item)
+        self._open = item
+        return item
+
+    def _opening(self, item: OutputItem) -> list[dict[str, Any]]:
+        events = [
+            self._event(
+                "response.output_item.added",
+                output_index=item.output_index,
+                item=item.json(with_content=False),
+            )
+        ]
+        if item.kind != FUNCTION_CALL:
+            part = text_part("") if item.kind == MESSAGE else reasoning_part("")
+            events.append(self._event("response.content_part.added", **self._at(item), part=part))
+        return events
+
+    def _close(self, item: OutputItem | None, completed: bool) -> list[dict[str, Any]]:
+        if item is None:
+            return []
+        self._open = None
+        item.status = item.final_status(completed)
+        text = item.text
+        if item.kind == FUNCTION_CALL:
+            events = [
                 self._event(
-                    "response.output_item.done",
-                    output_index=0,
-                    item=message_item(self.reply_id, text, item_status),
+                    "response.function_call_arguments.done",
+                    item_id=item.id,
+                    output_index=item.output_index,
+                    arguments=text,
+                )
+            ]
+        elif item.kind == REASONING_ITEM:
+            events = [
+                self._event("response.reasoning_text.done", **self._at(item), text=text),
+                self._event(
+                    "response.content_part.done", **self._at(item), part=reasoning_part(text)
                 ),
             ]
-        body = response_object(
-            self.reply_id,
-            self.meta,
-            outcome.status,
-            self.text if self._item_open else None,
-            outcome,
+        else:
+            events = [
+                self._event("response.output_text.done", **self._at(item), text=text, logprobs=[]),
+                self._event("response.content_part.done", **self._at(item), part=text_part(text)),
+            ]
+        events.append(
+            self._event(
+                "response.output_item.done", output_index=item.output_index, item=item.json()
+            )
         )
+        return events
+
+    def _finish(self, outcome: Outcome) -> list[dict[str, Any]]:
+        self.done = True
+        completed = outcome.status == "completed"
+        events = self._close(self._open, completed)
+        answered = any(i.kind in (MESSAGE, FUNCTION_CALL) for i in self.items)
+        if not answered and outcome.has_output:
+            events += self._opening(self._start(MESSAGE))
+            events += self._close(self._open, completed)
+        body = response_object(self.reply_id, self.meta, outcome.status, self.output, outcome)
+        self.response = body
         terminal = self._event(outcome.terminal_event, response=body)
         kept = self._keep([*events, terminal])
         number = terminal["sequence_number"]
@@ -239,25 +215,11 @@ class EventRenderer:
             return [terminal]
         return kept
 
-    def _open(self) -> list[dict[str, Any]]:
-        self._item_open = True
-        return [
-            self._event(
-                "response.output_item.added",
-                output_index=0,
-                item=message_item(self.reply_id, None, "in_progress"),
-            ),
-            self._event("response.content_part.added", **self._at(), part=_part("")),
-        ]
-
-    def _delta(self, text: str) -> dict[str, Any]:
-        return self._event("response.output_text.delta", **self._at(), delta=text, logprobs=[])
-
-    def _at(self) -> dict[str, Any]:
-        return {"item_id": ITEM_PREFIX + self.reply_id, "output_index": 0, "content_index": 0}
+    def _at(self, item: OutputItem) -> dict[str, Any]:
+        return {"item_id": item.id, "output_index": item.output_index, "content_index": 0}
 
     def _object(self, status: str) -> dict[str, Any]:
-        return response_object(self.reply_id, self.meta, status, None)
+        return response_object(self.reply_id, self.meta, status, [])
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"type": kind, **fields, "sequence_number": self._number, **self._extra}

@@ -1,9 +1,11 @@
 """OpenAI Responses API: the request fields we honour, and what a response keeps of them.
 
 `ResponsesRequest` is the body of `POST /v1/responses` and of a WebSocket `response.create`
-event. Fields that would change the answer and that the server does not implement
-(`tools`, `reasoning`, `text.format` other than text, ...) are refused with a 400 naming
-the field unless they carry their "off" value; fields nobody defines are ignored.
+event. Tools, tool choice, reasoning and `text.format` are taken as the engine's output
+rules (responses_rules.py), input items as prompt messages (responses_inputs.py). Fields
+that would change the answer and that the server does not implement (`include`,
+`top_logprobs`, `max_tool_calls`, ...) are refused with a 400 naming the field unless they
+carry their "off" value; fields nobody defines are ignored.
 
 `ResponseMeta` is what a response keeps of its request (model, instructions, its own input
 items, metadata, sampling fields...): stored with the reply's parameters, so a response
@@ -19,13 +21,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tickertape.engine.types import ChatMessage, SamplingParams
-from tickertape.transport.openai_errors import OpenAIError
+from tickertape.chat.types import NO_RULES, OutputRules, SamplingParams
 from tickertape.transport.openai_models import check_stop
+from tickertape.transport.responses_inputs import InputItem
+from tickertape.transport.responses_rules import Echo, rules_of
 
-Role = Literal["user", "system", "developer", "assistant"]
-ROLES: frozenset[str] = frozenset({"user", "system", "developer", "assistant"})
-TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 MAX_METADATA = 16
 
 
@@ -33,25 +33,8 @@ def _empty(value: Any) -> bool:
     return value is None or value == [] or value == {}
 
 
-def _reasoning_off(value: Any) -> bool:
-    return _empty(value) or (isinstance(value, dict) and all(v is None for v in value.values()))
-
-
-def _text_format_off(value: Any) -> bool:
-    if _empty(value):
-        return True
-    if not isinstance(value, dict) or set(value) - {"format", "verbosity"}:
-        return False
-    fmt = value.get("format")
-    return fmt is None or fmt == {"type": "text"}
-
-
-# Responses request fields not implemented (tools and reasoning: issue 15) -> "off" values.
+# Responses request fields not implemented -> whether a value means "off".
 UNIMPLEMENTED: dict[str, Callable[[Any], bool]] = {
-    "tools": _empty,
-    "tool_choice": lambda v: v is None or v in ("none", "auto"),
-    "reasoning": _reasoning_off,
-    "text": _text_format_off,
     "include": _empty,
     "top_logprobs": lambda v: v is None or v == 0,
     "prompt": _empty,
@@ -76,7 +59,12 @@ class ResponsesRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     truncation: Literal["auto", "disabled"] | None = None
     metadata: dict[str, str] | None = None
+    # Checked and mapped by responses_rules.py (a 400 there names the field inside).
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    reasoning: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
     # Extensions, as in our chat completions (vLLM names).
     top_k: int | None = Field(None, ge=-1, description="extension: 0 or -1 = off")
     seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="extension")
@@ -110,7 +98,13 @@ class ResponsesRequest(BaseModel):
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         return check_stop(value)
 
-    def sampling(self, max_tokens: int) -> SamplingParams:
+    def output_rules(self) -> tuple[OutputRules, Echo]:
+        """Tools, tool choice, thinking and format; raises OpenAIError naming the field."""
+        return rules_of(
+            self.tools, self.tool_choice, self.parallel_tool_calls, self.reasoning, self.text
+        )
+
+    def sampling(self, max_tokens: int, output: OutputRules = NO_RULES) -> SamplingParams:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         return SamplingParams(
             max_tokens=max_tokens,
@@ -120,58 +114,8 @@ class ResponsesRequest(BaseModel):
             stop=stop,
             seed=None if self.seed is None else self.seed % 2**63,
             ignore_eos=self.ignore_eos,
+            output=output,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class InputItem:
-    role: Role
-    text: str
-
-    def chat(self) -> ChatMessage:
-        # "developer" is OpenAI's newer name for the system role.
-        return ChatMessage("system" if self.role == "developer" else self.role, self.text)
-
-
-def parse_input(value: str | list[dict[str, Any]] | None) -> tuple[InputItem, ...]:
-    """The input as text messages; a 400 naming the field for anything else."""
-    if isinstance(value, str):
-        if not value:
-            raise OpenAIError(400, "input: must not be empty", param="input")
-        return (InputItem("user", value),)
-    if not value:
-        raise OpenAIError(400, "input: required (a string or a list of messages)", param="input")
-    return tuple(_parse_item(item, f"input[{i}]") for i, item in enumerate(value))
-
-
-def _parse_item(item: dict[str, Any], where: str) -> InputItem:
-    kind = item.get("type", "message")
-    if kind != "message":
-        raise _unsupported(f"{where}.type", kind, "only message items are supported")
-    role = item.get("role")
-    if not isinstance(role, str) or role not in ROLES:
-        raise _unsupported(f"{where}.role", role, "user, system, developer or assistant")
-    content = item.get("content")
-    if isinstance(content, str):
-        return InputItem(role, content)  # type: ignore[arg-type]
-    if not isinstance(content, list) or not content:
-        raise OpenAIError(400, f"{where}.content: a string or a list of text parts", param=where)
-    texts: list[str] = []
-    for j, part in enumerate(content):
-        spot = f"{where}.content[{j}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in TEXT_PARTS:
-            raise _unsupported(f"{spot}.type", kind, "only text parts are supported")
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise OpenAIError(400, f"{spot}.text: a string is required", param=f"{spot}.text")
-        texts.append(text)
-    return InputItem(role, "".join(texts))  # type: ignore[arg-type]
-
-
-def _unsupported(param: str, value: Any, hint: str) -> OpenAIError:
-    shown = repr(value) if not isinstance(value, str) else value
-    return OpenAIError(400, f"{param}: {shown} is not supported ({hint})", param=param)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +137,15 @@ class ResponseMeta:
     top_p: float | None = None
     truncation: str = "disabled"
     metadata: dict[str, str] = field(default_factory=dict)
+    echo: Echo = field(default_factory=Echo)  # tools, tool choice, reasoning, text format
 
     def record(self) -> dict[str, object]:
         return {
             "model": self.model,
             "created_at": self.created_at,
             "instructions": self.instructions,
-            "input": [[i.role, i.text] for i in self.input],
-            "context": [[i.role, i.text] for i in self.context],
+            "input": [i.record() for i in self.input],
+            "context": [i.record() for i in self.context],
             "previous_response_id": self.previous_response_id,
             "background": self.background,
             "store": self.store,
@@ -209,12 +154,13 @@ class ResponseMeta:
             "top_p": self.top_p,
             "truncation": self.truncation,
             "metadata": self.metadata,
+            **self.echo.record(),
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any], default_model: str) -> ResponseMeta:
         def items(key: str) -> tuple[InputItem, ...]:
-            return tuple(InputItem(role, text) for role, text in record.get(key) or ())
+            return tuple(InputItem.from_record(item) for item in record.get(key) or ())
 
         return cls(
             model=record.get("model") or default_model,
@@ -230,4 +176,5 @@ class ResponseMeta:
             top_p=record.get("top_p"),
             truncation=record.get("truncation") or "disabled",
             metadata=dict(record.get("metadata") or {}),
+            echo=Echo.from_record(record),
         )

@@ -23,8 +23,10 @@ from tickertape.transport.deps import ServicesDep, UserDep
 from tickertape.transport.openai_api import ReplyResponse, stopping_on_disconnect
 from tickertape.transport.openai_errors import OpenAIError, OpenAIRoute, openai_error_responses
 from tickertape.transport.responses_book import ResponseBook
-from tickertape.transport.responses_events import ITEM_PREFIX, EventRenderer, outcome_of
+from tickertape.transport.responses_events import EventRenderer
+from tickertape.transport.responses_inputs import InputItem, input_items
 from tickertape.transport.responses_models import ResponsesRequest
+from tickertape.transport.responses_objects import outcome_of
 from tickertape.transport.responses_turns import ended, snapshot, start_response
 
 log = logging.getLogger(__name__)
@@ -122,11 +124,11 @@ def build_responses_router() -> APIRouter:
     ) -> Response:
         _refuse_include(include)
         found = await ResponseBook.of(request, services).find(user, response_id)
-        items = [(item.role, item.text) for item in found.meta.input]
+        items = list(found.meta.input)
         if not items and found.conversation_id is not None:  # a turn of another entry point
             history = await services.store.history(found.conversation_id, found.reply_id)
-            items = [(m.role, m.content) for m in history[-1:] if m.role == "user"]
-        data = [_input_item(found.reply_id, i, role, text) for i, (role, text) in enumerate(items)]
+            items = [InputItem("user", m.content) for m in history[-1:] if m.role == "user"]
+        data = input_items(found.reply_id, items)
         if order == "desc":
             data.reverse()
         if after is not None:
@@ -149,17 +151,6 @@ def build_responses_router() -> APIRouter:
 def _refuse_include(include: list[str] | None) -> None:
     if include:
         raise OpenAIError(400, "include: not supported by this server", param="include")
-
-
-def _input_item(reply_id: str, index: int, role: str, text: str) -> dict[str, Any]:
-    kind = "output_text" if role == "assistant" else "input_text"
-    return {
-        "id": f"{ITEM_PREFIX}{reply_id}_{index}",
-        "type": "message",
-        "role": role,
-        "status": "completed",
-        "content": [{"type": kind, "text": text}],
-    }
 
 
 def _sse(chat: ChatService, reply_log: ReplyLog, renderer: EventRenderer, live: bool) -> Response:

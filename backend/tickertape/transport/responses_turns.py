@@ -9,18 +9,15 @@ from typing import Any
 
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.turns import TurnRequest
-from tickertape.engine.types import ChatMessage
+from tickertape.chat.types import ChatMessage
 from tickertape.services import Services
 from tickertape.store.types import UserRecord
-from tickertape.transport.openai_errors import OpenAIError
+from tickertape.transport.openai_errors import OpenAIError, check_model
 from tickertape.transport.responses_book import META_KEY, Continuation, ResponseBook
-from tickertape.transport.responses_events import outcome_of, response_object
-from tickertape.transport.responses_models import (
-    InputItem,
-    ResponseMeta,
-    ResponsesRequest,
-    parse_input,
-)
+from tickertape.transport.responses_events import EventRenderer
+from tickertape.transport.responses_inputs import parse_input, stored_text
+from tickertape.transport.responses_models import ResponseMeta, ResponsesRequest
+from tickertape.transport.responses_objects import response_object
 
 
 async def start_response(
@@ -35,14 +32,9 @@ async def start_response(
     Raises OpenAIError (invalid request, unknown previous response) and ChatError (the
     chat service's refusals: limits, drain, queue, prompt size).
     """
-    engine, settings = services.engine, services.settings
-    if body.model is not None and body.model != engine.model_name:
-        raise OpenAIError(
-            404,
-            f"the model {body.model!r} does not exist; this server serves {engine.model_name!r}",
-            code="model_not_found",
-            param="model",
-        )
+    served, settings = services.chat.model, services.settings
+    if body.model is not None:
+        check_model(served, body.model)
     if body.background and not body.store:
         raise OpenAIError(400, "background: requires store: true", param="background")
     max_tokens = body.max_output_tokens or settings.default_max_tokens
@@ -51,12 +43,13 @@ async def start_response(
             400, f"max_output_tokens: at most {settings.max_tokens}", param="max_output_tokens"
         )
     items = parse_input(body.input)
+    rules, echo = body.output_rules()
     previous = Continuation(None, ())
     if body.previous_response_id is not None:
         previous = await book.continuation(user, body.previous_response_id)
     joins = previous.conversation_id if body.store else None
     meta = ResponseMeta(
-        model=engine.model_name,
+        model=served.name,
         instructions=body.instructions,
         input=items,
         # Not in the store (or not in this conversation): kept with the response itself.
@@ -69,14 +62,15 @@ async def start_response(
         top_p=body.top_p,
         truncation=body.truncation or "disabled",
         metadata=body.metadata or {},
+        echo=echo,
     )
     system = body.instructions if body.instructions is not None else settings.system_prompt
     prompt = [ChatMessage("system", system)] if system else []
     prompt += [item.chat() for item in (*previous.history, *items)]
     turn = TurnRequest(
         client_msg_id=f"resp-{uuid.uuid4().hex}",
-        content=_stored_text(items),
-        params=body.sampling(max_tokens),
+        content=stored_text(items),
+        params=body.sampling(max_tokens, rules),
         conversation_id=joins,
         parent_id=previous.parent_id if joins is not None else None,
         # A background response outlives its client; any other stops when its last
@@ -94,23 +88,18 @@ async def start_response(
     return started.log, meta
 
 
-def _stored_text(items: tuple[InputItem, ...]) -> str:
-    """What the conversation shows as the user's message: the last user text."""
-    for item in reversed(items):
-        if item.role == "user":
-            return item.text
-    return items[-1].text
-
-
 def snapshot(log: ReplyLog, meta: ResponseMeta) -> dict[str, Any]:
-    """The Response object as it stands (its sealed frames; `queued` before any text)."""
-    text = log.text_through(log.sealed_seq)
+    """The Response object as it stands: the rendering of its sealed frames (`queued`
+    before any output)."""
+    renderer = EventRenderer(log.reply_id, meta)
+    for frame in log.frames_through(log.sealed_seq):
+        renderer.render(frame)
     if log.end is not None:
-        outcome = outcome_of(log.end)
-        shown = text if text or outcome.has_output else None
-        return response_object(log.reply_id, meta, outcome.status, shown, outcome)
+        renderer.render(log.end)
+        assert renderer.response is not None
+        return renderer.response
     status = "in_progress" if log.sealed_seq or log.has_tail else "queued"
-    return response_object(log.reply_id, meta, status, text or None)
+    return response_object(log.reply_id, meta, status, renderer.output)
 
 
 async def ended(log: ReplyLog) -> None:

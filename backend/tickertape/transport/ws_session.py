@@ -9,10 +9,10 @@ from typing import Any
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.notices import Notice
-from tickertape.chat.remote_log import RemoteReplyLog
+from tickertape.chat.remote_reply import RemoteReplyLog
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.turns import TurnRequest, TurnStarted
-from tickertape.engine.types import OutputRules, SamplingParams
+from tickertape.chat.types import OutputRules, SamplingParams
 from tickertape.transport import frames
 from tickertape.transport.frames import (
     AuthIn,
@@ -167,7 +167,7 @@ class WsSession(SocketSession):
             "protocol": frames.PROTOCOL_VERSION,
             "session_id": self.session_id,
             "user": {"id": self._user.id, "name": self._user.name, "role": self._user.role},
-            "model": self._services.engine.model_name,
+            "model": self._services.chat.model.name,
             "limits": {
                 "max_frame_bytes": s.max_frame_bytes,
                 "max_content_chars": s.max_content_chars,
