@@ -3,10 +3,11 @@
 Why tickertape uses llguidance (engine/constraint.py). For each library that imports:
 the one-time tokenizer setup, the compile time of one request's grammar (a JSON Schema),
 and the per-token cost of the mask on this CPU while a tool call's arguments are written
-token by token, with the demo model's vocabulary (1857) and a 49k one (the SmolLM2-shaped
-benchmark tokenizer). Then what a constrained row costs the engine's sampler: `sample()`
-over 8 rows with and without constraints (our own bitmask unpack, the same for every
-library that produces 32-bit masks).
+token by token, with the demo model's vocabulary (3488; 1857 before it learned tools, as
+in docs/benchmarks.md) and a 49k one (the SmolLM2-shaped benchmark tokenizer). Then what
+a constrained row costs the engine's sampler: `sample()` over 8 rows with and without
+constraints (our own bitmask unpack, the same for every library that produces 32-bit
+masks).
 
 Only llguidance is a dependency of tickertape. To compare the others, install them next to
 it without letting pip touch torch, e.g. in a scratch venv that sees .venv's packages:

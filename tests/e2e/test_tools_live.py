@@ -58,7 +58,7 @@ def tools() -> list[Any]:
     """The demo's own tools when the demo model was trained on them (their schemas are
     what it saw), else the test model's (strings bounded for a random model)."""
     if demo_speaks_tools() and not OTHER_MODEL:
-        from tickertape.engine.demo import tools as demo_tools  # type: ignore[attr-defined]
+        from tickertape.engine.demo import tools as demo_tools
 
         return list(demo_tools.TOOLS)
     return tool_model.TOOLS

@@ -1,5 +1,5 @@
 """Tiny random-weight checkpoints of every architecture the engine serves, built in-process
-(nothing downloaded) with the demo model's tokenizer (vocab 1857).
+(nothing downloaded) with the demo model's tokenizer (vocab 3488).
 
 Random tiny models have flat logits, so greedy decoding would sit on near-ties that float
 noise can flip; a large `initializer_range` makes the logits peaked. Positions go to 512
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-VOCAB = 1857
+VOCAB = 3488
 HEAD_DIM = 16
 SHAPE: dict[str, Any] = {
     "vocab_size": VOCAB,

@@ -179,3 +179,80 @@ HABITS = {
     ],
 }
 NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+# ---- for the tool topics -------------------------------------------------------------
+
+# Weather conditions of the random results the model learns to copy (the fixed table in
+# `tools.WEATHER` uses some of them too).
+CONDITIONS = (
+    "sunny",
+    "cloudy",
+    "rainy",
+    "windy",
+    "foggy",
+    "snowy",
+    "clear",
+    "partly cloudy",
+    "stormy",
+    "humid",
+    "hot and sunny",
+    "hot and dry",
+    "cold and clear",
+    "thundery",
+    "drizzly",
+    "mild",
+)
+# Cities the fake weather table does not know: the tool answers with an error.
+OTHER_CITIES = (
+    "Lyon",
+    "Porto",
+    "Nairobi",
+    "Lima",
+    "Denver",
+    "Hanoi",
+    "Zurich",
+    "Krakow",
+    "Perth",
+    "Osaka",
+    "Boston",
+    "Athens",
+    "Prague",
+    "Helsinki",
+    "Dubai",
+    "Reykjavik",
+    "Quito",
+    "Havana",
+    "Manila",
+    "Springfield",
+    "Atlantis",
+    "Kyoto",
+    "Bergen",
+    "Glasgow",
+)
+# How people write each unit of `tools.UNITS`; the first spelling is the one answers use.
+UNIT_WORDS = {
+    "km": ("km", "kilometres", "kilometers"),
+    "miles": ("miles",),
+    "kg": ("kg", "kilograms", "kilos"),
+    "pounds": ("pounds", "lbs"),
+    "celsius": ("°C", "degrees Celsius", "Celsius"),
+    "fahrenheit": ("°F", "degrees Fahrenheit", "Fahrenheit"),
+    "litres": ("litres", "liters"),
+    "gallons": ("gallons",),
+    "m": ("metres", "meters", "m"),
+    "feet": ("feet", "ft"),
+}
+SINGULAR = {
+    "miles": "mile",
+    "kilometres": "kilometre",
+    "kilometers": "kilometer",
+    "kilograms": "kilogram",
+    "kilos": "kilo",
+    "pounds": "pound",
+    "litres": "litre",
+    "liters": "liter",
+    "gallons": "gallon",
+    "metres": "metre",
+    "meters": "meter",
+    "feet": "foot",
+}
