@@ -133,8 +133,13 @@ class Grammars:
         # `none` with tools declared: the model knows them but may not open a call. A
         # request without tools is left alone (its greedy tokens stay generate's).
         refused = bool(rules.tools) and rules.tool_choice == "none"
-        ban = self.opener_id if refused else None
-        if answer is None and calls is None and ban is None:
+        ban = (self.opener_id,) if refused and self.opener_id is not None else ()
+        # Thinking off: the template closed an empty think section in the prompt. A model
+        # that opens another one anyway (a small one sampled, say) would send reasoning
+        # to a client that asked for none; the think opener is banned instead.
+        if prefix_thinks and not opens_reasoning and self.think_open is not None:
+            ban = (*ban, self.think_open)
+        if answer is None and calls is None and not ban:
             return None
         return TokenConstraint(
             self,
@@ -194,7 +199,7 @@ class TokenConstraint:
         *,
         answer: str | None,
         calls: str | None,
-        ban: int | None,
+        ban: tuple[int, ...],
         parallel: bool,
         reasoning: bool,
         may_think: bool,
@@ -237,9 +242,10 @@ class TokenConstraint:
             assert self._matcher is not None
             self._fill_from(self._matcher, row)
             return True
-        if self._ban is not None:  # START or FREE, calls not allowed
+        if self._ban:  # START or FREE: everything but the banned tokens
             row.fill_(-1)
-            row[self._ban // 32] &= ~_bit(self._ban)
+            for token in self._ban:
+                row[token // 32] &= ~_bit(token)
             return True
         return False
 
