@@ -145,12 +145,15 @@ class Ticker:
         self._task.cancel()
 
 
-def bare_loop(model: Any, prompts: list[list[int]], out_len: int) -> Result:
+def bare_loop(
+    model: Any, prompts: list[list[int]], out_len: int, pack_linear: bool = True
+) -> Result:
+    """`pack_linear`: the engine's default on CPU (engine/linear.py)."""
     res = Result("a bare loop", len(prompts))
     n, p = len(prompts), len(prompts[0])
     block = 16
     per_reply = -(-(p + out_len) // block)
-    runner = ModelRunner(model, block)
+    runner = ModelRunner(model, block, pack_linear=pack_linear)
     runner.allocate(n * per_reply)
     tables = [tuple(range(i * per_reply, (i + 1) * per_reply)) for i in range(n)]
     try:

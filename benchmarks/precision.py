@@ -47,8 +47,13 @@ class Collect:
             self.done.set()
 
 
-async def replies(dtype: str, questions: list[str], tokens: int) -> list[str]:
-    engine = LocalEngine(EngineConfig(model="demo", dtype=dtype, max_batch=len(questions)))
+async def replies(
+    dtype: str, questions: list[str], tokens: int, linear_kernel: str = "auto"
+) -> list[str]:
+    config = EngineConfig(
+        model="demo", dtype=dtype, max_batch=len(questions), linear_kernel=linear_kernel
+    )
+    engine = LocalEngine(config)
     await engine.start()
     try:
         params = SamplingParams(max_tokens=tokens, temperature=0.0, ignore_eos=True)

@@ -77,3 +77,11 @@ def test_migrate_reports_each_step(tmp_path: Path) -> None:
     again = run_cli("migrate", "--database-url", url)
     assert again.returncode == 0
     assert "applying" not in again.stdout
+
+
+def test_onednn_linear_kernel_refused_where_it_cannot_run(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
+    args = ("serve", "--database-url", url, "--linear-kernel", "onednn", "--dtype", "float16")
+    assert_one_line_error(run_cli(*args), "--linear-kernel onednn", "float32 or bfloat16")
+    bogus = run_cli("serve", "--database-url", url, "--linear-kernel", "mkl")
+    assert_one_line_error(bogus, "--linear-kernel")

@@ -42,6 +42,7 @@ def build_engine(settings: Settings) -> Engine:
         torch_threads=settings.torch_threads,
         dtype=settings.dtype,
         device=settings.device,
+        linear_kernel=settings.linear_kernel,
         kv_cache_bytes=settings.kv_cache_bytes,
         kv_cache_fraction=settings.kv_cache_fraction,
         block_size=settings.block_size,

@@ -49,11 +49,16 @@ def check_local_model(settings: Settings) -> None:
     weights load: one line, exit code 2."""
     if settings.engine != "local":
         return
+    from tickertape.engine.linear import check_request
     from tickertape.engine.support import UnsupportedModel, check_device, check_model
 
     try:
         check_device(settings.device)
     except UnsupportedModel as exc:
+        _fail(str(exc))
+    try:
+        check_request(settings.linear_kernel, settings.device, settings.dtype)
+    except ValueError as exc:
         _fail(str(exc))
     try:
         check_model(settings.model, settings.max_context)

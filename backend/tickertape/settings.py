@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         "auto", description="model and KV cache precision; auto = the checkpoint's"
     )
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto|cpu|cuda")
+    linear_kernel: Literal["auto", "onednn", "torch"] = Field(
+        "auto", description="CPU linear layers: prepacked oneDNN weights, or torch's F.linear"
+    )
     kv_cache_bytes: int | None = Field(None, ge=1, description="KV block pool size in bytes")
     kv_cache_fraction: float | None = Field(
         None, gt=0, le=1, description="or this share of the memory free after loading"

@@ -61,6 +61,15 @@ async def test_greedy_replies_are_generate_exactly(matrix: Matrix, name: str) ->
         assert not mismatches(got, case.want), (variant, mismatches(got, case.want))
 
 
+@pytest.mark.parametrize("name", ["llama", "gpt_neox", "qwen2_moe"])
+async def test_torch_linear_kernel_is_exact_too(matrix: Matrix, name: str) -> None:
+    """The matrix above runs the default packed oneDNN linears; `--linear-kernel torch`
+    (F.linear, MKL) must give `generate`'s tokens as well."""
+    case = matrix(name)
+    got = await replies(case.model_dir, case.conversations, linear_kernel="torch")
+    assert not mismatches(got, case.want), mismatches(got, case.want)
+
+
 @pytest.mark.parametrize("name", ["llama", "gemma2", "llama-dynamic"])
 async def test_more_replies_than_blocks_all_finish_exactly(matrix: Matrix, name: str) -> None:
     case = matrix(name)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 DEMO = "demo"  # EngineConfig.model value that selects the embedded demo model
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
+LINEAR_KERNELS = ("auto", "onednn", "torch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class EngineConfig:
     torch_threads: int = 1
     dtype: str = "auto"  # the checkpoint's dtype, as transformers does
     device: str = "auto"  # cuda when available, else cpu
+    linear_kernel: str = "auto"  # CPU: prepacked oneDNN weights when they fit (linear.py)
     system_prompt: str | None = None
 
     def __post_init__(self) -> None:
@@ -58,5 +60,10 @@ class EngineConfig:
             raise ValueError("EngineConfig.kv_cache_fraction must be in (0, 1]")
         if self.dtype not in DTYPES:
             raise ValueError(f"EngineConfig.dtype: one of {', '.join(DTYPES)}, not {self.dtype}")
+        if self.linear_kernel not in LINEAR_KERNELS:
+            raise ValueError(
+                f"EngineConfig.linear_kernel: one of {', '.join(LINEAR_KERNELS)}, "
+                f"not {self.linear_kernel}"
+            )
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"EngineConfig.device: one of {', '.join(DEVICES)}, not {self.device}")

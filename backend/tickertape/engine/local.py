@@ -12,10 +12,11 @@ import torch
 from tickertape.engine.blocks import BlockPool
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.detokenize import Detokenizer
+from tickertape.engine.linear import choose as choose_linear
 from tickertape.engine.live import Live
 from tickertape.engine.loader import Loaded, display_name, load
 from tickertape.engine.loop import FaultHook, GenerationLoop
-from tickertape.engine.memory import pool_blocks
+from tickertape.engine.memory import free_memory, pool_blocks
 from tickertape.engine.output_setup import OutputSetup
 from tickertape.engine.prompt import PromptBuilder
 from tickertape.engine.runner import ModelRunner
@@ -102,7 +103,9 @@ class LocalEngine:
         config = self.config
         loaded = load(config)
         with torch.inference_mode():
-            runner = ModelRunner(loaded.model, config.block_size)
+            device = next(loaded.model.parameters()).device
+            pack = choose_linear(config.linear_kernel, loaded.model, lambda: free_memory(device))
+            runner = ModelRunner(loaded.model, config.block_size, pack_linear=pack)
             try:
                 blocks = pool_blocks(config, runner, loaded.context)
                 runner.allocate(blocks)
@@ -118,11 +121,12 @@ class LocalEngine:
                 runner.close()
                 raise
         log.info(
-            "engine ready: %s, %s on %s, %d KV blocks of %d (%.1f MB), context %d, "
-            "self-check relative error %.1e",
+            "engine ready: %s, %s on %s, linear layers on %s, %d KV blocks of %d (%.1f MB), "
+            "context %d, self-check relative error %.1e",
             self.model_name,
             runner.dtype,
             runner.device,
+            runner.linear_kernel,
             blocks,
             config.block_size,
             (runner.pool.nbytes if runner.pool else 0) / 1e6,

@@ -27,6 +27,7 @@ from transformers import AttentionInterface
 
 from tickertape.engine.attention import paged_attention
 from tickertape.engine.kvpool import KVPool, LayerShape
+from tickertape.engine.linear import PackedLinears, pack_linears
 from tickertape.engine.plan import Work
 from tickertape.engine.rotary import unwrap, wrap_length_dependent
 from tickertape.engine.stepbatch import StepBatch, build
@@ -36,7 +37,7 @@ _names = itertools.count()
 
 
 class ModelRunner:
-    def __init__(self, model: Any, block_size: int) -> None:
+    def __init__(self, model: Any, block_size: int, pack_linear: bool = False) -> None:
         self.model = model
         self.block_size = block_size
         self.device: torch.device = next(model.parameters()).device
@@ -47,9 +48,15 @@ class ModelRunner:
         self._rotary = wrap_length_dependent(model, self)
         self.rope = bool(self._rotary)
         self.shapes = self._probe()
+        # Packed after the probe: an unsupported model is refused before the copies exist.
+        self._packed: PackedLinears | None = pack_linears(model) if pack_linear else None
         self.name = f"tickertape_paged_{next(_names)}"
         AttentionInterface.register(self.name, functools.partial(paged_attention, self))
         model.set_attn_implementation(self.name)
+
+    @property
+    def linear_kernel(self) -> str:
+        return "packed oneDNN weights" if self._packed is not None else "torch's F.linear"
 
     def allocate(self, num_blocks: int) -> KVPool:
         self.pool = KVPool(self.shapes, num_blocks, self.block_size, self.dtype, self.device)
@@ -60,6 +67,8 @@ class ModelRunner:
         self.model.set_attn_implementation(self.reference_attention)
         AttentionInterface._global_mapping.pop(self.name, None)
         unwrap(self._rotary)
+        if self._packed is not None:
+            self._packed.restore()
         self.pool = None
 
     def forward(self, work: Sequence[Work]) -> tuple[Tensor, list[str]]:
@@ -83,7 +92,7 @@ class ModelRunner:
         """[len(tokens), V] float32 from the model's own attention implementation, no
         cache: what the engine's logits are checked against at load."""
         self.model.set_attn_implementation(self.reference_attention)
-        try:
+        try:  # the packed linears stay: the check is of the attention and the positions
             ids = torch.tensor([list(tokens)], device=self.device)
             out = self.model(input_ids=ids, use_cache=False)
         finally:

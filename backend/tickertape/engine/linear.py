@@ -1,0 +1,130 @@
+"""The model's linear layers (`nn.Linear`, GPT-2's `Conv1D`) on prepacked oneDNN weights
+(CPU).
+
+On CPU, `F.linear` in float32 goes to MKL's sgemm, which is slow for the skinny
+activations decoding has (a few rows against a wide weight) and barely uses a second
+thread: on the SmolLM2-135M shape, 2 threads, the layers' matmuls ran at 11 GB/s of
+weight against 30 GB/s the memory gives. oneDNN with the weight reordered once into its
+blocked layout (what inductor's freezing pass does, `torch.ops.mkldnn`) measured
+1.6x (1 row), 2.1x (32 rows) and 1.2x (512-token prefill) faster over the model's
+90 layer weights (docs/benchmarks.md, "Engine: linear kernels").
+
+The modules keep their dense weights (anything that reads `.weight` still can, and
+`restore` gives the model back as it was); the packed copies cost that much memory
+again, so `auto` packs only when it fits. Rounding differs from MKL's in the last bits
+(MKL itself rounds a row differently with 1 row than with 8); the exactness matrix
+checks greedy tokens against `generate` with packing on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from transformers.pytorch_utils import Conv1D
+
+log = logging.getLogger(__name__)
+
+# The batch size oneDNN lays the weight out for. 32 was the fastest hint at every row
+# count measured (1 to 512), not only at 32.
+BATCH_HINT = 32
+PACKED_DTYPES = (torch.float32, torch.bfloat16)
+MEMORY_SHARE = 0.5  # auto packs only if the copies take at most this share of free memory
+
+
+def can_pack(device: torch.device, dtype: torch.dtype) -> bool:
+    mkldnn: bool = torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+    return device.type == "cpu" and dtype in PACKED_DTYPES and mkldnn
+
+
+def _packable(model: nn.Module) -> list[tuple[nn.Module, Tensor]]:
+    """Plain `nn.Linear` layers and GPT-2's `Conv1D` (a linear with the weight stored
+    `[K, N]`), each with its weight as `[N, K]`. Subclasses (quantized or adapter layers)
+    keep their own forward."""
+    found: list[tuple[nn.Module, Tensor]] = []
+    for m in model.modules():
+        if type(m) is nn.Linear and m.weight.dim() == 2:
+            found.append((m, m.weight))
+        elif type(m) is Conv1D and m.weight.dim() == 2:
+            found.append((m, m.weight.t()))
+    return found
+
+
+def linear_bytes(model: nn.Module) -> int:
+    """Bytes of the weights packing would copy."""
+    return sum(w.numel() * w.element_size() for _m, w in _packable(model))
+
+
+def _packed_forward(weight: Tensor, bias: Tensor | None) -> Callable[[Tensor], Tensor]:
+    dense = weight.detach().contiguous()  # [N, K]
+    packed = torch.ops.mkldnn._reorder_linear_weight(dense, BATCH_HINT)
+
+    def forward(x: Tensor) -> Tensor:  # [..., K] -> [..., N]
+        out: Tensor = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+        return out
+
+    return forward
+
+
+@dataclass
+class PackedLinears:
+    """The modules whose forward now runs on a packed weight; `restore` undoes it."""
+
+    modules: list[nn.Module] = field(default_factory=list)
+
+    def restore(self) -> None:
+        for module in self.modules:
+            del module.forward  # the instance attribute: the class's forward is back
+        self.modules.clear()
+
+
+def pack_linears(model: nn.Module) -> PackedLinears:
+    """Point every linear layer of `model` (see `_packable`) at a packed copy of its
+    weight."""
+    packed = PackedLinears()
+    for module, weight in _packable(model):
+        bias = module.bias if isinstance(module.bias, Tensor) else None
+        module.forward = _packed_forward(weight, bias)
+        packed.modules.append(module)
+    return packed
+
+
+def check_request(requested: str, device: str, dtype: str) -> None:
+    """Before any weights load: refuse `onednn` where it can never run (ValueError)."""
+    if requested != "onednn":
+        return
+    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        raise ValueError("--linear-kernel onednn: this torch build has no oneDNN")
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        raise ValueError("--linear-kernel onednn runs on the CPU only (--device cpu)")
+    if dtype == "float16":
+        raise ValueError("--linear-kernel onednn needs float32 or bfloat16 weights")
+
+
+def choose(requested: str, model: nn.Module, free_bytes: Callable[[], int]) -> bool:
+    """Whether to pack: `onednn` insists (refused where it cannot run), `torch` never,
+    `auto` when the device and dtype allow and the copies fit in memory."""
+    param = next(model.parameters())
+    possible = can_pack(param.device, param.dtype)
+    if requested == "torch":
+        return False
+    if requested == "onednn":
+        if not possible:
+            raise ValueError(
+                f"--linear-kernel onednn needs a CPU with oneDNN and float32 or bfloat16 "
+                f"weights, not {param.dtype} on {param.device}"
+            )
+        return True
+    if not possible:
+        return False
+    needed = linear_bytes(model)
+    if needed > MEMORY_SHARE * free_bytes():
+        log.info(
+            "linear layers stay on torch's kernel: %.0f MB of packed copies do not fit",
+            needed / 1e6,
+        )
+        return False
+    return True
