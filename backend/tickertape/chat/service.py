@@ -71,11 +71,12 @@ class ChatService:
         self._runs: dict[str, ReplyRun] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
+        self._created = int(time.time())
 
     @property
     def model(self) -> ModelInfo:
         """What the engine serves, for the API's model listings."""
-        return ModelInfo(self._engine.model_name, self._engine.context_length)
+        return ModelInfo(self._engine.model_name, self._engine.context_length, self._created)
 
     # -- turns ---------------------------------------------------------------------
     async def start_turn(self, user: UserRecord, request: TurnRequest) -> TurnStarted:

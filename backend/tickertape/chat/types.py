@@ -36,3 +36,4 @@ __all__ = [
 class ModelInfo:
     name: str  # the id clients send as `model`
     context_length: int  # prompt + reply tokens
+    created: int  # Unix time the service started serving it (OpenAI's model `created`)

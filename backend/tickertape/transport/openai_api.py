@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
@@ -47,7 +46,6 @@ from tickertape.transport.openai_render import AnswerBuilder, chunk_of
 from tickertape.transport.output_rules import RulesError
 
 log = logging.getLogger(__name__)
-_STARTED = int(time.time())
 
 
 def build_openai_router() -> APIRouter:
@@ -105,7 +103,7 @@ def _model_object(served: ModelInfo) -> dict[str, Any]:
     return {
         "id": served.name,
         "object": "model",
-        "created": _STARTED,
+        "created": served.created,
         "owned_by": "tickertape",
         "max_model_len": served.context_length,  # as vLLM reports it; RemoteEngine reads it
     }
