@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import AbstractConnection
 
 from tests.support.redis_server import RedisServer, running_redis
 from tickertape.chat.errors import ChatError
@@ -122,4 +124,31 @@ async def test_redis_down_refuses_turns_and_counts_connections_locally(
         limits.close_connection("u")
         assert await limits.open_connection("u")
     finally:
+        await client.aclose()
+
+
+async def test_a_limit_is_one_command_and_needs_no_loaded_script(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each check is one `EVAL`: no `SCRIPT EXISTS` round trip before it (what redis-py's
+    scripts in a pipeline cost), and a Redis that lost its scripts (restarted empty) is
+    answered all the same."""
+    client = connect(redis_server.url)
+    limits = RedisLimits(CONFIG, client, Keys(f"t{uuid.uuid4().hex[:8]}:"), RedisHealth(), "a")
+    try:
+        await client.script_flush()
+        sent: list[str] = []
+        pack = AbstractConnection.pack_command
+
+        def counting(conn: AbstractConnection, *args: Any) -> Any:
+            sent.append(str(args[0]))
+            return pack(conn, *args)
+
+        monkeypatch.setattr(AbstractConnection, "pack_command", counting)
+        assert await limits.acquire_reply("u")
+        assert await limits.take_message("u") is None
+        assert await limits.open_connection("u")
+        assert sent == ["EVAL", "EVAL", "EVAL"]
+    finally:
+        await limits.close()
         await client.aclose()

@@ -32,7 +32,6 @@ from tickertape.redis_client import Batcher, Keys, RedisHealth
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
-    from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +119,6 @@ class RedisLimits:
         self._refresh_every_s = lease_ttl_s / 3
         self._last_refresh = time.monotonic()
         self._ids = itertools.count(1)
-        self._acquire = client.register_script(_ACQUIRE)
-        self._refresh = client.register_script(_REFRESH)
-        self._take = client.register_script(_TAKE)
-        self._give_back = client.register_script(_GIVE_BACK)
         # Places this replica holds, per key (a user's replies or connections); a `None`
         # connection was counted by the local fallback while Redis was down.
         self._replies: dict[str, list[str]] = {}
@@ -138,9 +133,7 @@ class RedisLimits:
             raise unavailable()
         member = self._member()
         cap = self.config.max_concurrent_replies
-        taken = await self._call(
-            self._acquire, [self._keys.in_flight(user_id)], [member, cap, self._ttl_ms]
-        )
+        taken = await self._call(_ACQUIRE, self._keys.in_flight(user_id), member, cap, self._ttl_ms)
         if taken:
             self._replies.setdefault(user_id, []).append(member)
         return bool(taken)
@@ -160,9 +153,7 @@ class RedisLimits:
             raise unavailable()
         burst = self.config.messages_per_minute
         wait = await self._call(
-            self._take,
-            [self._keys.rate(user_id)],
-            [repr(self._rate_per_ms), burst, self._rate_ttl_ms],
+            _TAKE, self._keys.rate(user_id), repr(self._rate_per_ms), burst, self._rate_ttl_ms
         )
         return None if wait < 0 else wait
 
@@ -170,10 +161,7 @@ class RedisLimits:
         burst = self.config.messages_per_minute
         key = self._keys.rate(user_id)
 
-        async def queue(pipe: Pipeline) -> None:
-            await self._give_back(keys=[key], args=[burst], client=pipe)
-
-        self._batcher.send(queue)
+        self._batcher.send(lambda pipe: _eval(pipe, _GIVE_BACK, key, burst))
 
     # -- connections ---------------------------------------------------------------
     async def open_connection(self, user_id: str) -> bool:
@@ -183,7 +171,7 @@ class RedisLimits:
             cap = self.config.max_connections_per_user
             try:
                 taken = await self._call(
-                    self._acquire, [self._keys.connections(user_id)], [member, cap, self._ttl_ms]
+                    _ACQUIRE, self._keys.connections(user_id), member, cap, self._ttl_ms
                 )
             except ChatError:
                 pass  # Redis just went away: counted locally below
@@ -221,18 +209,12 @@ class RedisLimits:
         count = 0
         for user_id, members in self._replies.items():
             if members:
-                await self._refresh(
-                    keys=[self._keys.in_flight(user_id)], args=[self._ttl_ms, *members], client=pipe
-                )
+                _eval(pipe, _REFRESH, self._keys.in_flight(user_id), self._ttl_ms, *members)
                 count += 1
         for user_id, maybe in self._connections.items():
             members = [m for m in maybe if m is not None]
             if members:
-                await self._refresh(
-                    keys=[self._keys.connections(user_id)],
-                    args=[self._ttl_ms, *members],
-                    client=pipe,
-                )
+                _eval(pipe, _REFRESH, self._keys.connections(user_id), self._ttl_ms, *members)
                 count += 1
         if count:
             await pipe.execute()
@@ -248,15 +230,11 @@ class RedisLimits:
     def _member(self) -> str:
         return f"{self._replica}:{next(self._ids)}"
 
-    async def _call(self, script: AsyncScript, keys: list[str], args: list[object]) -> int:
+    async def _call(self, script: str, key: str, *args: str | int) -> int:
         """A script's integer answer, batched with the others of this moment; `overloaded`
         when Redis does not answer."""
-
-        async def queue(pipe: Pipeline) -> None:
-            await script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
-
         try:
-            results = await self._batcher.run(queue)
+            results = await self._batcher.run(lambda pipe: _eval(pipe, script, key, *args))
             return int(cast(int, results[0]))
         except Exception as exc:
             # Refused alone: whether Redis is down for everyone is the heartbeat's call.
@@ -271,6 +249,13 @@ class RedisLimits:
             pipe.zrem(key, member)
 
         self._batcher.send(queue)
+
+
+def _eval(pipe: Pipeline, script: str, key: str, *args: str | int) -> None:
+    """`EVAL` with the script's text: `EVALSHA` through redis-py's scripts costs a
+    `SCRIPT EXISTS` round trip before every pipeline that holds one, and the text needs no
+    `SCRIPT LOAD` after Redis restarted empty (Redis caches the compiled script by its hash)."""
+    pipe.eval(script, 1, key, *args)
 
 
 def _pop(places: dict[str, list[str]], user_id: str) -> str | None:
