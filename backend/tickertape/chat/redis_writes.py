@@ -92,9 +92,6 @@ class MirrorWrites:
         self.checks += 2
         return at
 
-    def __bool__(self) -> bool:
-        return bool(self._entries)
-
     def _args(self) -> tuple[str, ...]:
         payload = json.dumps(self._entries, separators=(",", ":"), ensure_ascii=False)
         return (payload, *self._settings)
