@@ -53,6 +53,7 @@ CONVERSATION_TTL_S = 60.0
 # replicas see it at most this stale (the first position at once). Written at every tick, the
 # positions of hundreds of waiting replies were most of the mirror's commands.
 QUEUE_EVERY_S = 1.0
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(separators=) makes one a call
 
 
 @dataclass
@@ -245,7 +246,7 @@ class ReplyMirror:
         if sealed > m.mirrored:
             frames = reply.frames[m.mirrored : sealed]
             fields += ("s", str(m.mirrored + 1))
-            fields += ("f", json.dumps([encode_frame(f) for f in frames], separators=(",", ":")))
+            fields += ("f", _COMPACT.encode([encode_frame(f) for f in frames]))
         queued = reply.queue_position
         wrote_queue = queued is not None and _queue_due(m, now)
         if wrote_queue:

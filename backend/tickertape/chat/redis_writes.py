@@ -66,6 +66,10 @@ return out
 """
 
 
+# Raw UTF-8 (cjson passes it through); the frames inside are JSON text already.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 class MirrorWrites:
     """The writes of one tick (or of one registration), built up reply by reply."""
 
@@ -93,7 +97,7 @@ class MirrorWrites:
         return at
 
     def _args(self) -> tuple[str, ...]:
-        payload = json.dumps(self._entries, separators=(",", ":"), ensure_ascii=False)
+        payload = _ENCODER.encode(self._entries)
         return (payload, *self._settings)
 
     def queue(self, pipe: Pipeline) -> None:
