@@ -3,7 +3,10 @@
 Part 1, the cost of the shared layer: two servers run for the whole benchmark, the same but
 for `--redis-url`; short runs alternate between them (off/on, then on/off, ...) and each
 adjacent pair gives one on/off ratio (the paired design of benchmarks/persistence.py). Redis
-commands per streamed token come from Redis' own `INFO stats` over the "on" runs. The
+commands per streamed token come from Redis' own `INFO stats` over the "on" runs (which
+count the calls Lua scripts make too); the commands the server itself sends (one script
+call counts once: what its event loop packs and parses) come from `MONITOR` over the
+warm-up run of the "on" server, which is not measured otherwise. The
 sockets are driven by `--client-processes` worker processes (benchmarks/_clients.py), each
 with its own event loop and a share of the sockets, so that what the ITL shows is the
 server, not a client's lag. Each socket is a user of its own (`--auth token`): 1,000
@@ -25,6 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -52,6 +58,31 @@ async def _commands(url: str) -> int:
         return int((await r.info("stats"))["total_commands_processed"])
     finally:
         await r.aclose()
+
+
+class _Monitor:
+    """The commands clients send to Redis (not those of Lua scripts), by `redis-cli MONITOR`."""
+
+    def __init__(self, redis: RedisServer, directory: Path) -> None:
+        cli = shutil.which("redis-cli") or str(Path(redis.binary).with_name("redis-cli"))
+        self._path = directory / "monitor.txt"
+        self._out = self._path.open("w")
+        self._proc = subprocess.Popen(
+            [cli, "-p", str(redis.port), "monitor"], stdout=self._out, stderr=subprocess.DEVNULL
+        )
+
+    async def stop(self) -> dict[str, int]:
+        await asyncio.sleep(0.3)  # the last lines
+        self._proc.terminate()
+        self._proc.wait()
+        self._out.close()
+        counts: dict[str, int] = {}
+        for line in self._path.read_text().splitlines():
+            found = re.match(r'[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"', line)
+            if found and found.group(1) != "lua":
+                name = found.group(2).lower()
+                counts[name] = counts.get(name, 0) + 1
+        return counts
 
 
 async def _memory_per_stream(url: str) -> tuple[float, int]:
@@ -131,8 +162,17 @@ async def on_off(
             server, users[mode] = await users_server(tmp, args.sockets, *flags, *extra)
             stack.callback(server.stop)
             servers[mode] = server
-        for mode, server in servers.items():  # warm-up
-            await pooled_run(server, pool, min(args.sockets, 200), args.tokens, users[mode])
+        warm = min(args.sockets, 200)
+        await pooled_run(servers[False], pool, warm, args.tokens, users[False])  # warm-ups
+        monitor = _Monitor(redis, Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        await pooled_run(servers[True], pool, warm, args.tokens, users[True])
+        sent = await monitor.stop()
+        sent.pop("monitor", None)
+        sent_per_token = sum(sent.values()) / (warm * args.tokens)
+        top = ", ".join(
+            f"{k} {v / warm:.2f}" for k, v in sorted(sent.items(), key=lambda kv: -kv[1])
+        )
+        print(f"commands the server sent per turn: {sum(sent.values()) / warm:.1f} ({top})")
         for i in range(args.pairs):
             order = (False, True) if i % 2 == 0 else (True, False)
             runs: dict[bool, Run] = {}
@@ -177,6 +217,7 @@ async def on_off(
         cells.append(f"**{ratios[attr]:.3f}** (pairs {spread}{', ' + target if target else ''})")
     rows.append(cells)
     ratios["redis_commands_per_token"] = commands / tokens if tokens else float("nan")
+    ratios["sent_commands_per_token"] = sent_per_token
     ratios["bytes_per_reply"], ratios["replies_kept"] = await _memory_per_stream(redis_url)
     ratios["redis_cpu_ms_per_1k"] = redis_cpu_s * 1000 / (tokens / 1000) if tokens else float("nan")
     ratios["busiest_client_cpu"] = max(busiest)
@@ -326,6 +367,7 @@ async def main() -> None:
     load_end = os.getloadavg()[0]
     print(part1, part2, sep="\n\n")
     print(f"redis commands per streamed token: {ratios['redis_commands_per_token']:.3f}")
+    print(f"commands the server sent per streamed token: {ratios['sent_commands_per_token']:.3f}")
     print(f"redis-server CPU per 1k streamed tokens: {ratios['redis_cpu_ms_per_1k']:.0f} ms")
     write(
         "Redis: the shared layer on vs off, and resume on another replica",
@@ -348,8 +390,11 @@ async def main() -> None:
         "ITL is the server's, not a client's lag: the busiest client process used "
         f"{ratios['busiest_client_cpu'] * 100:.0f} % of a core over its run (near 100 % "
         "would mean a client that cannot keep up).\n\n" + part1 + "\n\nRedis commands per "
-        f"streamed token (Redis' `total_commands_processed` over the on runs): "
-        f"**{ratios['redis_commands_per_token']:.3f}**; the redis-server process (on the same "
+        f"streamed token (Redis' `total_commands_processed` over the on runs, which counts "
+        f"the calls Lua scripts make too): **{ratios['redis_commands_per_token']:.3f}**; "
+        "commands the server sent (one script call counts once; `MONITOR` over the warm-up "
+        f"run): **{ratios['sent_commands_per_token']:.3f}** per streamed token; "
+        f"the redis-server process (on the same "
         f"cores) used **{ratios['redis_cpu_ms_per_1k']:.0f} ms of CPU per 1k streamed tokens**, "
         "part of what the on runs pay here and a separate Redis host would take away. "
         "Redis memory per finished reply of "

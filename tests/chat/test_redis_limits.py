@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import AbstractConnection
 
 from tests.support.redis_server import RedisServer, running_redis
 from tickertape.chat.errors import ChatError
-from tickertape.chat.limits import LimitsConfig
+from tickertape.chat.limits import NO_PLACE, LimitsConfig, LocalLimits
 from tickertape.chat.redis_limits import RedisLimits
 from tickertape.redis_client import Keys, RedisHealth, connect
 
@@ -123,3 +125,79 @@ async def test_redis_down_refuses_turns_and_counts_connections_locally(
         assert await limits.open_connection("u")
     finally:
         await client.aclose()
+
+
+async def test_a_limit_is_one_command_and_needs_no_loaded_script(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each check is one `EVAL`: no `SCRIPT EXISTS` round trip before it (what redis-py's
+    scripts in a pipeline cost), and a Redis that lost its scripts (restarted empty) is
+    answered all the same."""
+    client = connect(redis_server.url)
+    limits = RedisLimits(CONFIG, client, Keys(f"t{uuid.uuid4().hex[:8]}:"), RedisHealth(), "a")
+    try:
+        await client.script_flush()
+        sent: list[str] = []
+        pack = AbstractConnection.pack_command
+
+        def counting(conn: AbstractConnection, *args: Any) -> Any:
+            sent.append(str(args[0]))
+            return pack(conn, *args)
+
+        monkeypatch.setattr(AbstractConnection, "pack_command", counting)
+        assert await limits.acquire_reply("u")
+        assert await limits.take_message("u") is None
+        assert await limits.open_connection("u")
+        assert sent == ["EVAL", "EVAL", "EVAL"]
+    finally:
+        await limits.close()
+        await client.aclose()
+
+
+async def test_a_turns_place_and_message_are_one_script(
+    pair: tuple[RedisLimits, RedisLimits], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`admit_turn`: both or neither, in the local order (at the cap no message is spent),
+    and one command for the two."""
+    a, b = pair
+    sent: list[str] = []
+    pack = AbstractConnection.pack_command
+
+    def counting(conn: AbstractConnection, *args: Any) -> Any:
+        sent.append(str(args[0]))
+        return pack(conn, *args)
+
+    await a.take_message("warm-up")  # the connection's own set-up commands go first
+    monkeypatch.setattr(AbstractConnection, "pack_command", counting)
+    assert await a.admit_turn("u") is None
+    assert sent == ["EVAL"]
+    assert await b.admit_turn("u") is None
+    assert await a.admit_turn("u") == NO_PLACE  # 2 in flight: the cap, no message spent
+    b.release_reply("u")
+    await b.close()
+    assert await b.admit_turn("u") is None  # the third message of the minute
+    a.release_reply("u")
+    await a.close()
+    wait = await a.admit_turn("u")  # a place is free, the messages are spent
+    assert wait is not None
+    assert wait > 0
+    assert (a.in_flight("u"), b.in_flight("u")) == (0, 1)  # no place held for it
+    b.release_reply("u")
+    await b.close()
+    assert await a.acquire_reply("u")
+
+
+async def test_local_admission_takes_both_or_neither() -> None:
+    limits = LocalLimits(CONFIG)
+    assert await limits.admit_turn("u") is None
+    assert await limits.admit_turn("u") is None
+    assert await limits.admit_turn("u") == NO_PLACE
+    assert await limits.take_message("v") is None  # per user
+    limits.release_reply("u")
+    assert await limits.admit_turn("u") is None  # the third message of the minute
+    limits.release_reply("u")
+    limits.release_reply("u")
+    wait = await limits.admit_turn("u")
+    assert wait is not None
+    assert wait > 0
+    assert limits.in_flight("u") == 0

@@ -53,7 +53,16 @@ class LimitsConfig:
     max_connections_per_user: int
 
 
+# `admit_turn`: every in-flight place of the user is taken (and no message was spent).
+NO_PLACE = 0
+
+
 class UserLimits(Protocol):
+    async def admit_turn(self, user_id: str) -> int | None:
+        """A turn's checks at once: take one of the user's in-flight places and spend one
+        message, both or neither. None: both taken (`release_reply` frees the place);
+        `NO_PLACE`: every place is taken; else the milliseconds until a message is back."""
+
     async def acquire_reply(self, user_id: str) -> bool:
         """Take one of the user's in-flight places; False when all are taken."""
 
@@ -80,6 +89,14 @@ class LocalLimits:
         self._messages = RateLimiter(config.messages_per_minute)
         self._replies: dict[str, int] = {}
         self._connections: dict[str, int] = {}
+
+    async def admit_turn(self, user_id: str) -> int | None:
+        if not _acquire(self._replies, user_id, self.config.max_concurrent_replies):
+            return NO_PLACE
+        wait_ms = self._messages.take(user_id)
+        if wait_ms is not None:
+            _release(self._replies, user_id)
+        return wait_ms
 
     async def acquire_reply(self, user_id: str) -> bool:
         return _acquire(self._replies, user_id, self.config.max_concurrent_replies)

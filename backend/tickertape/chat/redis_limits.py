@@ -6,7 +6,8 @@ across the whole deployment (a user does not get N times the limit with N replic
   one Lua script (drop expired members, count, add if under the cap): atomic. The replica
   that holds places refreshes their expiry every `LEASE_TTL_S / 3`; a replica that dies
   stops refreshing, and its places are free `LEASE_TTL_S` later at most.
-- Messages per minute: a token bucket in a hash per user, one Lua script per message.
+- Messages per minute: a token bucket in a hash per user. A turn takes its reply place and
+  its message in one script (`admit_turn`, redis_limit_scripts.py), each sent as `EVAL`.
 - Every command goes through a `Batcher` (group commit): a burst of turns shares round
   trips. Releases and give-backs are fire and forget (the protocol's methods are
   synchronous) but keep their order: a place freed by `end` is free for the next turn.
@@ -27,67 +28,18 @@ from typing import TYPE_CHECKING, cast
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.limits import LimitsConfig, LocalLimits
+from tickertape.chat.redis_limit_scripts import ACQUIRE, ADMIT, GIVE_BACK, REFRESH, TAKE
 from tickertape.redis_client import Batcher, Keys, RedisHealth
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
-    from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 30.0
 UNAVAILABLE_RETRY_AFTER_MS = 2000
 _SETTLE_TIMEOUT_S = 1.0
-
-_NOW_MS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-# KEYS[1] the user's places; ARGV: member, cap, ttl_ms. 1 if taken, 0 at the cap.
-_ACQUIRE = (
-    _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-return 1
-"""
-)
-# KEYS[1] the user's places; ARGV: ttl_ms, members held by this replica. Only existing ones.
-_REFRESH = (
-    _NOW_MS
-    + """
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
-return 1
-"""
-)
-# KEYS[1] the bucket; ARGV: tokens per ms, burst, ttl_ms. -1 if allowed, else ms to wait.
-_TAKE = (
-    _NOW_MS
-    + """
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens, ts = tonumber(b[1]), tonumber(b[2])
-if tokens == nil or ts == nil then tokens, ts = burst, now end
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local wait = -1
-if tokens >= 1 then tokens = tokens - 1 else wait = math.max(1, math.ceil((1 - tokens) / rate)) end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-return wait
-"""
-)
-# KEYS[1] the bucket; ARGV: burst. Gives one token back (an idempotent retry).
-_GIVE_BACK = """
-local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
-if tokens ~= nil then
-  redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', math.min(tonumber(ARGV[1]), tokens + 1)))
-end
-return 1
-"""
 
 
 def unavailable() -> ChatError:
@@ -120,10 +72,6 @@ class RedisLimits:
         self._refresh_every_s = lease_ttl_s / 3
         self._last_refresh = time.monotonic()
         self._ids = itertools.count(1)
-        self._acquire = client.register_script(_ACQUIRE)
-        self._refresh = client.register_script(_REFRESH)
-        self._take = client.register_script(_TAKE)
-        self._give_back = client.register_script(_GIVE_BACK)
         # Places this replica holds, per key (a user's replies or connections); a `None`
         # connection was counted by the local fallback while Redis was down.
         self._replies: dict[str, list[str]] = {}
@@ -139,7 +87,7 @@ class RedisLimits:
         member = self._member()
         cap = self.config.max_concurrent_replies
         taken = await self._call(
-            self._acquire, [self._keys.in_flight(user_id)], [member, cap, self._ttl_ms]
+            ACQUIRE, (self._keys.in_flight(user_id),), member, cap, self._ttl_ms
         )
         if taken:
             self._replies.setdefault(user_id, []).append(member)
@@ -154,15 +102,35 @@ class RedisLimits:
         """This replica's replies in flight for the user (the shared count is in Redis)."""
         return len(self._replies.get(user_id, ()))
 
+    async def admit_turn(self, user_id: str) -> int | None:
+        """A reply place and a message in one script (one command, one round trip)."""
+        if not self._health.up:
+            raise unavailable()
+        member = self._member()
+        config = self.config
+        keys = (self._keys.in_flight(user_id), self._keys.rate(user_id))
+        result = await self._call(
+            ADMIT,
+            keys,
+            member,
+            config.max_concurrent_replies,
+            self._ttl_ms,
+            repr(self._rate_per_ms),
+            config.messages_per_minute,
+            self._rate_ttl_ms,
+        )
+        if result < 0:
+            self._replies.setdefault(user_id, []).append(member)
+            return None
+        return result  # NO_PLACE at the cap, else ms until a message is back
+
     # -- messages per minute -------------------------------------------------------
     async def take_message(self, user_id: str) -> int | None:
         if not self._health.up:
             raise unavailable()
         burst = self.config.messages_per_minute
         wait = await self._call(
-            self._take,
-            [self._keys.rate(user_id)],
-            [repr(self._rate_per_ms), burst, self._rate_ttl_ms],
+            TAKE, (self._keys.rate(user_id),), repr(self._rate_per_ms), burst, self._rate_ttl_ms
         )
         return None if wait < 0 else wait
 
@@ -170,10 +138,7 @@ class RedisLimits:
         burst = self.config.messages_per_minute
         key = self._keys.rate(user_id)
 
-        async def queue(pipe: Pipeline) -> None:
-            await self._give_back(keys=[key], args=[burst], client=pipe)
-
-        self._batcher.send(queue)
+        self._batcher.send(lambda pipe: _eval(pipe, GIVE_BACK, (key,), burst))
 
     # -- connections ---------------------------------------------------------------
     async def open_connection(self, user_id: str) -> bool:
@@ -183,7 +148,7 @@ class RedisLimits:
             cap = self.config.max_connections_per_user
             try:
                 taken = await self._call(
-                    self._acquire, [self._keys.connections(user_id)], [member, cap, self._ttl_ms]
+                    ACQUIRE, (self._keys.connections(user_id),), member, cap, self._ttl_ms
                 )
             except ChatError:
                 pass  # Redis just went away: counted locally below
@@ -221,18 +186,12 @@ class RedisLimits:
         count = 0
         for user_id, members in self._replies.items():
             if members:
-                await self._refresh(
-                    keys=[self._keys.in_flight(user_id)], args=[self._ttl_ms, *members], client=pipe
-                )
+                _eval(pipe, REFRESH, (self._keys.in_flight(user_id),), self._ttl_ms, *members)
                 count += 1
         for user_id, maybe in self._connections.items():
             members = [m for m in maybe if m is not None]
             if members:
-                await self._refresh(
-                    keys=[self._keys.connections(user_id)],
-                    args=[self._ttl_ms, *members],
-                    client=pipe,
-                )
+                _eval(pipe, REFRESH, (self._keys.connections(user_id),), self._ttl_ms, *members)
                 count += 1
         if count:
             await pipe.execute()
@@ -248,15 +207,11 @@ class RedisLimits:
     def _member(self) -> str:
         return f"{self._replica}:{next(self._ids)}"
 
-    async def _call(self, script: AsyncScript, keys: list[str], args: list[object]) -> int:
+    async def _call(self, script: str, keys: tuple[str, ...], *args: str | int) -> int:
         """A script's integer answer, batched with the others of this moment; `overloaded`
         when Redis does not answer."""
-
-        async def queue(pipe: Pipeline) -> None:
-            await script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
-
         try:
-            results = await self._batcher.run(queue)
+            results = await self._batcher.run(lambda pipe: _eval(pipe, script, keys, *args))
             return int(cast(int, results[0]))
         except Exception as exc:
             # Refused alone: whether Redis is down for everyone is the heartbeat's call.
@@ -271,6 +226,13 @@ class RedisLimits:
             pipe.zrem(key, member)
 
         self._batcher.send(queue)
+
+
+def _eval(pipe: Pipeline, script: str, keys: tuple[str, ...], *args: str | int) -> None:
+    """`EVAL` with the script's text: `EVALSHA` through redis-py's scripts costs a
+    `SCRIPT EXISTS` round trip before every pipeline that holds one, and the text needs no
+    `SCRIPT LOAD` after Redis restarted empty (Redis caches the compiled script by its hash)."""
+    pipe.eval(script, len(keys), *keys, *args)
 
 
 def _pop(places: dict[str, list[str]], user_id: str) -> str | None:

@@ -9,7 +9,8 @@ For every reply it runs, the replica writes
 - every `interval_ms` (a tick), for each reply with news, ONE stream entry on `r:{id}`:
   the frames sealed since the last entry `{s: first seq, f: [[kind, text], ...]}`, a queue
   position `{q}` while it waits (at most one a second), and finally the end `{e}`. All
-  replies' entries of a tick go out in one pipelined round trip. `XADD ... MAXLEN ~ N`
+  replies' writes of a tick go out as one command, a Lua script (redis_writes.py), in one
+  round trip; the registrations at the start too. `XADD ... MAXLEN ~ N`
   bounds a stream (N is above what a legitimate reply writes: one entry holds at least one
   frame, a frame at least one token). Keys expire `resume_retention_s` after the end (while
   streaming, they are refreshed every 10 s; a refresh that finds them gone, as after a
@@ -33,13 +34,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from tickertape.chat.frame_codec import encode_frame
+from tickertape.chat.redis_writes import MirrorWrites
 from tickertape.chat.remote_reply import encode_end
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.redis_client import COMMAND_TIMEOUT_S, Batcher, Keys
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ CONVERSATION_TTL_S = 60.0
 # replicas see it at most this stale (the first position at once). Written at every tick, the
 # positions of hundreds of waiting replies were most of the mirror's commands.
 QUEUE_EVERY_S = 1.0
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(separators=) makes one a call
 
 
 @dataclass
@@ -100,8 +102,15 @@ class ReplyMirror:
         self._keys = keys
         self._replica = replica_id
         self._interval_s = interval_ms / 1000
-        self._retention_ms = max(1000, int(retention_s * 1000))
-        self._max_entries = max_entries
+        retention_ms = max(1000, int(retention_s * 1000))
+        self._settings = (
+            str(max_entries),
+            str(int(STREAMING_TTL_S * 1000)),
+            str(retention_ms),
+            str(int(CONVERSATION_TTL_S * 1000)),
+            replica_id,
+            keys.owned(replica_id),
+        )
         self._live: dict[str, _Mirrored] = {}
         self._task: asyncio.Task[None] | None = None
         self._flushing = False
@@ -112,9 +121,11 @@ class ReplyMirror:
         and the ticks retry the registration)."""
         mirrored = _Mirrored(reply_log, stored, registering=True)
         self._live[reply_log.reply_id] = mirrored
+        writes = self._writes()
+        self._register(writes, mirrored)
         try:
             # Batched with the other turns of this moment (and their limit scripts).
-            await self._batcher.run(lambda pipe: self._register(pipe, mirrored))
+            await self._batcher.run(writes.queue)
         except Exception as exc:
             log.warning("redis: reply %s not registered yet: %s", reply_log.reply_id, exc)
         else:
@@ -124,29 +135,27 @@ class ReplyMirror:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="redis-mirror")
 
-    def _register(self, pipe: Pipeline, m: _Mirrored) -> None:
+    def _writes(self) -> MirrorWrites:
+        return MirrorWrites(self._settings)
+
+    def _register(
+        self, writes: MirrorWrites, m: _Mirrored, entry: dict[str, object] | None = None
+    ) -> dict[str, object]:
         reply = m.log
-        meta = self._keys.meta(reply.reply_id)
-        pipe.hset(
-            meta,
-            mapping={
-                "owner": self._replica,
-                "user": reply.user_id,
-                "conv": reply.conversation_id or "",
-                "stored": "1" if m.stored else "0",
-                "od": reply.on_disconnect,
-            },
-        )
-        pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
-        pipe.sadd(self._keys.owned(self._replica), reply.reply_id)
-        if reply.conversation_id:
+        if entry is None:
+            entry = writes.entry(self._keys.stream(reply.reply_id), self._keys.meta(reply.reply_id))
+        conversation = reply.conversation_id or ""
+        entry["R"] = [
+            reply.reply_id,
+            reply.user_id,
+            conversation,
+            "1" if m.stored else "0",
+            reply.on_disconnect,
             # Deleting the conversation on any replica finds the reply to stop here.
-            pipe.set(
-                self._keys.conversation(reply.conversation_id),
-                reply.reply_id,
-                px=int(CONVERSATION_TTL_S * 1000),
-            )
+            self._keys.conversation(conversation) if conversation else "",
+        ]
         m.expires_at = time.monotonic() + EXPIRY_REFRESH_S
+        return entry
 
     async def _run(self) -> None:
         while self._live:
@@ -154,7 +163,7 @@ class ReplyMirror:
             await self.flush()
 
     async def flush(self) -> None:
-        """One tick: every reply's news in one pipelined round trip."""
+        """One tick: every reply's news in one script call (one round trip)."""
         if self._flushing:
             return  # the previous tick is still writing; its successor carries more
         self._flushing = True
@@ -164,17 +173,17 @@ class ReplyMirror:
             self._flushing = False
 
     async def _flush(self) -> None:
-        pipe = self._client.pipeline(transaction=False)
+        writes = self._writes()
         done: list[tuple[_Mirrored, _Planned]] = []
         now = time.monotonic()
         for m in list(self._live.values()):
-            planned = self._plan(pipe, m, now)
+            planned = self._plan(writes, m, now)
             if planned is not None:
                 done.append((m, planned))
         if not done:
             return
         try:
-            results = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT_S)
+            results = await asyncio.wait_for(writes.send(self._client), COMMAND_TIMEOUT_S)
         except Exception as exc:
             self.stats.failures += 1
             if self.stats.failures == 1 or self.stats.failures % 100 == 0:
@@ -203,8 +212,8 @@ class ReplyMirror:
                 m.registered, m.rewrite = False, True
                 m.mirrored, m.queued = 0, None
 
-    def _plan(self, pipe: Pipeline, m: _Mirrored, now: float) -> _Planned | None:
-        """Queue this reply's writes, if any."""
+    def _plan(self, writes: MirrorWrites, m: _Mirrored, now: float) -> _Planned | None:
+        """Add this reply's writes to the tick's, if any."""
         reply = m.log
         if (
             (m.registered or m.registering)
@@ -215,49 +224,46 @@ class ReplyMirror:
             and not _queue_due(m, now)
         ):
             return None  # nothing new: most replies at most ticks (waiting ones above all)
-        stream = self._keys.stream(reply.reply_id)
-        meta = self._keys.meta(reply.reply_id)
+        entry = writes.entry(self._keys.stream(reply.reply_id), self._keys.meta(reply.reply_id))
         check = None
         registers = not m.registered and not m.registering
         if registers:
-            self._register(pipe, m)
+            self._register(writes, m, entry)
         elif m.registered and reply.end is None and now >= m.expires_at:
             # Before this tick's entry: the answers (0: no such key) tell whether Redis
             # still has the keys.
-            check = len(pipe.command_stack)
-            pipe.pexpire(stream, int(STREAMING_TTL_S * 1000))
-            pipe.pexpire(meta, int(STREAMING_TTL_S * 1000))
-            if reply.conversation_id:
-                key = self._keys.conversation(reply.conversation_id)
-                pipe.pexpire(key, int(CONVERSATION_TTL_S * 1000))
+            conversation = reply.conversation_id
+            check = writes.refresh(
+                entry, self._keys.conversation(conversation) if conversation else ""
+            )
             m.expires_at = now + EXPIRY_REFRESH_S
         if m.rewrite:
-            pipe.delete(stream)
+            entry["D"] = 1
         if reply.end is None and reply.has_tail:
             reply.seal()
         sealed = reply.sealed_seq
-        fields: dict[str, str] = {}
+        fields: list[str] = []
         if sealed > m.mirrored:
             frames = reply.frames[m.mirrored : sealed]
-            fields["s"] = str(m.mirrored + 1)
-            fields["f"] = json.dumps([encode_frame(f) for f in frames], separators=(",", ":"))
+            fields += ("s", str(m.mirrored + 1))
+            fields += ("f", _COMPACT.encode([encode_frame(f) for f in frames]))
         queued = reply.queue_position
-        if queued is not None and _queue_due(m, now):
-            fields["q"] = str(queued)
+        wrote_queue = queued is not None and _queue_due(m, now)
+        if wrote_queue:
+            fields += ("q", str(queued))
         ended = reply.end is not None
         if ended:
             assert reply.end is not None
-            fields["e"] = encode_end(reply.end)
+            fields += ("e", encode_end(reply.end))
         if fields:
-            pipe.xadd(stream, fields, maxlen=self._max_entries, approximate=True)  # type: ignore[arg-type]
+            entry["F"] = fields
         if ended:
-            pipe.pexpire(stream, self._retention_ms)
-            pipe.pexpire(meta, self._retention_ms)
-            pipe.srem(self._keys.owned(self._replica), reply.reply_id)
+            entry["E"] = reply.reply_id
         elif not fields and not registers and check is None:
+            writes.drop_last()
             return None
         return _Planned(
-            sealed, queued if "q" in fields else m.queued, ended, bool(fields), check, registers
+            sealed, queued if wrote_queue else m.queued, ended, bool(fields), check, registers
         )
 
     @property

@@ -16,7 +16,7 @@ import uuid
 
 from tickertape.chat.errors import ChatError
 from tickertape.chat.hub import ReplyHub
-from tickertape.chat.limits import ReplyLease, UserLimits
+from tickertape.chat.limits import NO_PLACE, ReplyLease, UserLimits
 from tickertape.chat.notices import Notice, NoticeBus
 from tickertape.chat.plan import Plan, plan_turn
 from tickertape.chat.reply_log import ReplyLog
@@ -143,27 +143,18 @@ class ChatService:
         if self._draining:
             raise ChatError("overloaded", "server is restarting", ref, DRAIN_RETRY_AFTER_MS)
         try:
-            acquired = await self._limits.acquire_reply(user.id)
+            # The place and the message at once (with Redis: one script, one round trip).
+            wait_ms = await self._limits.admit_turn(user.id)
         except ChatError as exc:  # shared limits that cannot be checked (Redis down)
             exc.ref = exc.ref or ref
             raise
-        if not acquired:
+        if wait_ms == NO_PLACE:
             raise ChatError(
                 "rate_limited", "too many replies in flight", ref, IN_FLIGHT_RETRY_AFTER_MS
             )
-        lease = ReplyLease(self._limits, user.id)
-        try:
-            wait_ms = await self._limits.take_message(user.id)
-        except ChatError as exc:
-            lease.release()
-            exc.ref = exc.ref or ref
-            raise
-        except BaseException:
-            lease.release()
-            raise
         if wait_ms is not None:
-            lease.release()
             raise ChatError("rate_limited", "too many messages", ref, wait_ms)
+        lease = ReplyLease(self._limits, user.id)
         try:
             self._engine.check_capacity()
         except EngineError as exc:
