@@ -3,11 +3,12 @@
 
 On CPU, `F.linear` in float32 goes to MKL's sgemm, which is slow for the skinny
 activations decoding has (a few rows against a wide weight) and barely uses a second
-thread: on the SmolLM2-135M shape, 2 threads, the layers' matmuls ran at 11 GB/s of
-weight against 30 GB/s the memory gives. oneDNN with the weight reordered once into its
-blocked layout (what inductor's freezing pass does, `torch.ops.mkldnn`) measured
-1.6x (1 row), 2.1x (32 rows) and 1.2x (512-token prefill) faster over the model's
-90 layer weights (docs/benchmarks.md, "Engine: linear kernels").
+thread: on the SmolLM2-135M shape, 2 threads, it read the model's 538 MB of weights at
+11 GB/s for one row, where the memory gives 30. oneDNN with each weight reordered once
+into its blocked layout (what inductor's freezing pass does, `torch.ops.mkldnn`) measured
+1.75x (1 row), 2.4x (8), 2.1x (32) and 1.24x (a 512-token prefill) faster over all the
+model's linear layers, and the bare decode loop 1.41x / 1.63x / 1.31x at 1 / 8 / 32 rows
+(docs/benchmarks.md, "Engine: linear kernels").
 
 The modules keep their dense weights (anything that reads `.weight` still can, and
 `restore` gives the model back as it was); the packed copies cost that much memory
