@@ -14,7 +14,6 @@ Writes the "## Engine: linear kernels" section of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -26,14 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import LlamaForCausalLM
-from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._report import machine, table, write_section
 from benchmarks.engine import VOCAB, bare_loop, log, smollm2_shape
-from benchmarks.precision import replies
-from tickertape.engine.demo.corpus import vocabulary
+from benchmarks.precision import arguments, demo_questions, replies
 from tickertape.engine.linear import BATCH_HINT
 
 LAYER_ROWS = (1, 8, 32, 512)
@@ -99,23 +96,14 @@ def decode_loop(model: Any, reps: int) -> list[list[object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__ or "", threads=2, reps=3)
     facts = machine()
     torch.manual_seed(0)
     model: Any = LlamaForCausalLM(smollm2_shape()).eval()
     with torch.inference_mode():
         layer_rows = layers(model, args.reps * 3)
     loop_rows = decode_loop(model, args.reps)
-    words = sorted(vocabulary())
-    questions = [f"Tell me about {words[(i * 37) % len(words)]}." for i in range(args.prompts)]
+    questions = demo_questions(args.prompts)
     log("agreement: demo model, torch then onednn")
     dense = asyncio.run(replies("float32", questions, args.tokens, linear_kernel="torch"))
     packed = asyncio.run(replies("float32", questions, args.tokens, linear_kernel="onednn"))

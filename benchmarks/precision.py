@@ -100,20 +100,31 @@ def speed(args: argparse.Namespace) -> list[list[object]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--reps", type=int, default=2)
+def arguments(doc: str, threads: int, reps: int) -> argparse.Namespace:
+    """The flags this benchmark and linear_kernels.py share; sets the torch threads."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=threads)
+    parser.add_argument("--reps", type=int, default=reps)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     torch.set_num_threads(args.threads)
+    return args
+
+
+def demo_questions(count: int) -> list[str]:
+    """Chat prompts about words the demo model knows."""
+    words = sorted(vocabulary())
+    return [f"Tell me about {words[(i * 37) % len(words)]}." for i in range(count)]
+
+
+def main() -> None:
+    args = arguments(__doc__ or "", threads=1, reps=2)
     facts = machine()
     speed_rows = speed(args)
-    words = sorted(vocabulary())
-    questions = [f"Tell me about {words[(i * 37) % len(words)]}." for i in range(args.prompts)]
+    questions = demo_questions(args.prompts)
     log("agreement: demo model, float32 then bfloat16")
     f32 = asyncio.run(replies("float32", questions, args.tokens))
     b16 = asyncio.run(replies("bfloat16", questions, args.tokens))
