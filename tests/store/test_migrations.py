@@ -27,6 +27,7 @@ REVISIONS = [
     "0003_message_tree",
     "0004_response_frames",
     "0005_reasoning_tools",
+    "0006_streaming_index",
 ]
 
 

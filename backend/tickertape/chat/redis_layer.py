@@ -28,7 +28,7 @@ from tickertape.chat.redis_limits import RedisLimits, unavailable
 from tickertape.chat.redis_mirror import ReplyMirror
 from tickertape.chat.redis_notices import RedisChannels, RedisNoticeBus
 from tickertape.chat.redis_readers import ReaderWatch
-from tickertape.chat.redis_reaper import SWEEP_EVERY_S, Reaper, ReaperStore
+from tickertape.chat.redis_reaper import ORPHAN_EVERY_S, SWEEP_EVERY_S, Reaper, ReaperStore
 from tickertape.chat.remote_log import RemoteLogs
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.logs import redact_url
@@ -96,6 +96,7 @@ class RedisLayer:
         self._stop_handler: Callable[[str], None] | None = None
         self._tool_result_handler: Callable[[str, str, str], None] | None = None
         self._last_sweep = 0.0
+        self._last_orphan_sweep = time.monotonic()  # the first a minute after start
         self.channels.on(keys.stops(rid), self._stop_received)
         self.channels.on(keys.tool_results(rid), self._tool_result_received)
         self.channels.on(keys.readers_left(rid), self.readers.remote_readers_left)
@@ -238,6 +239,9 @@ class RedisLayer:
         if now - self._last_sweep >= SWEEP_EVERY_S:
             self._last_sweep = now
             await self.reaper.sweep()
+        if now - self._last_orphan_sweep >= ORPHAN_EVERY_S:
+            self._last_orphan_sweep = now
+            await self.reaper.sweep_orphans()
 
     # -- operations ----------------------------------------------------------------
     @property

@@ -16,11 +16,21 @@ reply thanks to a lock:
 
 A replica that starts while no other one is alive also marks every `streaming` reply
 `interrupted` (the single-process recovery); with live peers it leaves that to the janitor.
+
+Orphans: a replica that dies between committing a turn and registering its reply in Redis
+(milliseconds; longer if Redis was unreachable then) leaves a `streaming` row that is in
+no `owned:` set. Every `ORPHAN_EVERY_S` the janitor asks the store for replies streaming
+with no write for `ORPHAN_AFTER_S` and reaps those Redis has no meta of: a live owner
+registers its replies within a tick and keeps their meta for as long as they stream, and
+one older than that has had time to. (A live reply is taken for an orphan only if Redis
+lost its keys in the last `EXPIRY_REFRESH_S` and it wrote nothing for a minute; like an
+unfenced replica, its owner's final write then puts the row right.)
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from tickertape.chat.remote_reply import RemoteReplyLog, encode_end, end_of_record
@@ -36,6 +46,8 @@ log = logging.getLogger(__name__)
 
 LOCK_MS = 15_000
 SWEEP_EVERY_S = 5.0
+ORPHAN_EVERY_S = 60.0
+ORPHAN_AFTER_S = 60.0  # no write for this long, and no meta in Redis: an orphan
 _ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0}
 _ZERO_TIMING = {"queued_ms": 0.0, "ttft_ms": 0.0, "total_ms": 0.0}
 
@@ -44,6 +56,8 @@ class ReaperStore(Protocol):
     async def get_message(self, message_id: str) -> MessageRecord | None: ...
 
     async def interrupt_reply(self, reply_id: str, content: str, seq: int) -> bool: ...
+
+    async def streaming_before(self, cutoff: datetime, limit: int = 100) -> list[str]: ...
 
 
 class Reaper:
@@ -160,6 +174,29 @@ class Reaper:
             if not left and not back:
                 await self._client.srem(self._keys.replicas, replica)
                 log.info("janitor: replica %s is gone; its replies are ended", replica)
+
+    async def sweep_orphans(self, idle_s: float = ORPHAN_AFTER_S) -> int:
+        """Reap the replies streaming in the store with no write for `idle_s` that Redis
+        has no meta of (see the module docstring); how many were ended."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=idle_s)
+        candidates = await self._store.streaming_before(cutoff)
+        if not candidates:
+            return 0
+        pipe = self._client.pipeline(transaction=False)
+        for reply_id in candidates:
+            pipe.exists(self._keys.meta(reply_id))
+        known = await pipe.execute()
+        ended = 0
+        for reply_id, registered in zip(candidates, known, strict=True):
+            if registered:
+                continue
+            try:
+                if await self.reap(reply_id):
+                    ended += 1
+                    log.info("janitor: reply %s was never registered; ended", reply_id)
+            except Exception:
+                log.warning("janitor: orphan %s not ended yet", reply_id, exc_info=True)
+        return ended
 
     async def others_alive(self) -> bool:
         """Whether another replica has a heartbeat now (start-up recovery asks)."""

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -148,6 +149,15 @@ class Message(Base):
         CheckConstraint(
             "status IN ('streaming', 'complete', 'stopped', 'interrupted', 'error')",
             name="status",
+        ),
+        # The replies still streaming, for the Redis janitor's orphan sweep (revision 0006):
+        # partial, so it holds only live replies and a checkpoint (which changes neither
+        # `id` nor `status`) never touches it.
+        Index(
+            "ix_messages_streaming",
+            "id",
+            sqlite_where=text("status = 'streaming'"),
+            postgresql_where=text("status = 'streaming'"),
         ),
     )
 

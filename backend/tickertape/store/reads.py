@@ -3,6 +3,7 @@ through the writer, so with SQLite WAL a read never waits for a write transactio
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal, cast
 
 from sqlalchemy import Select, select
@@ -80,6 +81,18 @@ class Reader:
     async def find_turn(self, user_id: str, client_msg_id: str) -> TurnRecord | None:
         async with self._sessionmaker() as session:
             return await session.run_sync(existing_turn, user_id, client_msg_id)
+
+    async def streaming_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of replies `streaming` whose last write (start or checkpoint) is older than
+        `cutoff`, oldest first (ix_messages_streaming holds only streaming rows)."""
+        stmt = (
+            select(Message.id)
+            .where(Message.status == "streaming", Message.updated_at < cutoff)
+            .order_by(Message.updated_at)
+            .limit(limit)
+        )
+        async with self._sessionmaker() as session:
+            return list(await session.scalars(stmt))
 
     async def get_message(self, message_id: str) -> MessageRecord | None:
         async with self._sessionmaker() as session:

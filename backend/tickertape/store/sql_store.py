@@ -184,6 +184,10 @@ class SqlStore:
     async def delete_turn(self, reply_id: str, user_id: str) -> TurnDeletion:
         return await self._writer.submit(lambda s: branches.delete_turn(s, reply_id, user_id))
 
+    async def streaming_before(self, cutoff: datetime, limit: int = 100) -> list[str]:
+        """Replies still `streaming` with no write since `cutoff` (the orphan sweep)."""
+        return await self._reader.streaming_before(cutoff, limit)
+
     async def interrupt_reply(self, reply_id: str, content: str, seq: int) -> bool:
         """A reply of a dead replica ends `interrupted` (only if still `streaming`)."""
         self._checkpoints.pop(reply_id, None)
