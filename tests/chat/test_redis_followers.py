@@ -127,6 +127,17 @@ async def _items_until_end(log: RemoteReplyLog, timeout: float) -> list[LogItem]
     return items
 
 
+async def _until_blocked_in_xread(client: Redis, timeout_s: float = 10.0) -> None:
+    """Until a connection of this Redis waits in a blocking XREAD: the follower reads."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        clients = await client.client_list()
+        if any(c.get("cmd") == "xread" and "b" in c.get("flags", "") for c in clients):
+            return
+        assert time.monotonic() < deadline, clients
+        await asyncio.sleep(0.01)  # polling a condition, not waiting for a guess
+
+
 async def test_a_stream_that_vanished_is_ended_from_the_store(setup: Setup) -> None:
     """The owner lives on, but the reply's keys are gone (evicted, expired, a Redis restarted
     empty) and no more entries come: the follower no longer waits forever."""
@@ -137,7 +148,7 @@ async def test_a_stream_that_vanished_is_ended_from_the_store(setup: Setup) -> N
         assert log is not None
         assert log.sealed_seq == 2
         reading = asyncio.create_task(_items_until_end(log, timeout=10))
-        await asyncio.sleep(0.2)
+        await _until_blocked_in_xread(setup.client)
         await setup.client.delete(setup.keys.stream("r1"), setup.keys.meta("r1"))
         setup.store.put("r1", "Hello world", 3, "complete")  # the owner finished it
         started = time.monotonic()
@@ -184,7 +195,7 @@ async def test_redis_gone_mid_xread_the_store_ends_the_reply() -> None:
             log = await remote.open("u", "r3", 0)
             assert log is not None
             reading = asyncio.create_task(_items_until_end(log, timeout=15))
-            await asyncio.sleep(0.3)  # the follower is in its XREAD
+            await _until_blocked_in_xread(client)
             server.stop()
             await asyncio.sleep(0.5)
             assert log.end is None  # still streaming as far as anyone can tell
