@@ -63,8 +63,10 @@ def _packed_forward(weight: Tensor, bias: Tensor | None) -> Callable[[Tensor], T
     dense = weight.detach().contiguous()  # [N, K]
     packed = torch.ops.mkldnn._reorder_linear_weight(dense, BATCH_HINT)
 
+    op = torch.ops.mkldnn._linear_pointwise.default  # the overload: no lookup per call
+
     def forward(x: Tensor) -> Tensor:  # [..., K] -> [..., N]
-        out: Tensor = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+        out: Tensor = op(x, packed, bias, "none", [], "")
         return out
 
     return forward
