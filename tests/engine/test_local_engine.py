@@ -12,7 +12,9 @@ import pytest
 
 from tests.engine.conftest import EngineFactory, build_tiny_model, run, submit
 from tests.support.sink import CollectingSink
+from tickertape.engine import local
 from tickertape.engine.config import EngineConfig
+from tickertape.engine.loader import Loaded
 from tickertape.engine.local import LocalEngine
 from tickertape.engine.loop import FaultHook
 from tickertape.engine.types import (
@@ -54,6 +56,36 @@ async def test_model_name_and_context(make_engine: EngineFactory) -> None:
     assert engine.alive
     assert engine.context_length > 64
     assert engine.stats().alive
+
+
+async def test_the_model_loads_on_a_thread_that_is_gone_before_serving(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not on a default-executor thread, which lives on with the OpenMP team the load
+    created and makes libgomp throttle the generation thread's team (engine/local.py)."""
+    loaders: list[threading.Thread] = []
+    real_load = local.load
+
+    def recording_load(config: EngineConfig) -> Loaded:
+        loaders.append(threading.current_thread())
+        return real_load(config)
+
+    monkeypatch.setattr(local, "load", recording_load)
+    engine = await make_engine()
+    assert engine.alive
+    assert [t.name for t in loaders] == ["tickertape-load"]
+    assert not loaders[0].is_alive()
+
+
+async def test_a_load_that_fails_raises_from_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_load(config: EngineConfig) -> Loaded:
+        raise ValueError("no such checkpoint here")
+
+    monkeypatch.setattr(local, "load", failing_load)
+    engine = LocalEngine(EngineConfig(model="nowhere"))
+    with pytest.raises(ValueError, match="no such checkpoint here"):
+        await engine.start()
+    assert not engine.alive
 
 
 @pytest.mark.parametrize("params", [GREEDY, SEEDED], ids=["greedy", "seeded"])
