@@ -85,3 +85,17 @@ def test_onednn_linear_kernel_refused_where_it_cannot_run(tmp_path: Path) -> Non
     assert_one_line_error(run_cli(*args), "--linear-kernel onednn", "float32 or bfloat16")
     bogus = run_cli("serve", "--database-url", url, "--linear-kernel", "mkl")
     assert_one_line_error(bogus, "--linear-kernel")
+
+
+def test_onednn_refused_for_a_float16_checkpoint_under_dtype_auto(tmp_path: Path) -> None:
+    """`--dtype auto` loads a float16 checkpoint as float16: refused from its config, before
+    the weights (there are none here) would load."""
+    from tests.engine import tiny
+
+    config = tiny.build_config("llama")
+    config.dtype = "float16"
+    config.save_pretrained(tmp_path / "ckpt")
+    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
+    args = ("serve", "--database-url", url, "--model", str(tmp_path / "ckpt"))
+    refused = run_cli(*args, "--linear-kernel", "onednn")
+    assert_one_line_error(refused, "--linear-kernel onednn", "is float16 (--dtype auto)")

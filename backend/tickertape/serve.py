@@ -50,7 +50,12 @@ def check_local_model(settings: Settings) -> None:
     if settings.engine != "local":
         return
     from tickertape.engine.linear import check_request
-    from tickertape.engine.support import UnsupportedModel, check_device, check_model
+    from tickertape.engine.support import (
+        UnsupportedModel,
+        check_device,
+        check_model,
+        weights_dtype,
+    )
 
     try:
         check_device(settings.device)
@@ -61,11 +66,17 @@ def check_local_model(settings: Settings) -> None:
     except ValueError as exc:
         _fail(str(exc))
     try:
-        check_model(settings.model, settings.max_context)
+        config = check_model(settings.model, settings.max_context)
     except UnsupportedModel as exc:
         _fail(f"--model {settings.model}: {exc}")
     except (OSError, ValueError) as exc:
         _fail(f"--model {settings.model}: {str(exc).strip().splitlines()[0]}")
+    if settings.dtype == "auto":  # the checkpoint's own dtype decides (float16 cannot pack)
+        dtype = weights_dtype(config, "auto")
+        try:
+            check_request(settings.linear_kernel, settings.device, dtype)
+        except ValueError as exc:
+            _fail(f"{exc}; --model {settings.model} is {dtype} (--dtype auto)")
 
 
 async def check_redis(settings: Settings) -> None:

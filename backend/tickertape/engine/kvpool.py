@@ -8,6 +8,10 @@ the gain growing with the context). A step's new keys/values arrive as `[KV, T, 
 the model's own layout, and go in with one `index_copy_` per layer, no transpose.
 The pool is zero-filled: padding blocks and the unwritten tail of a block are finite, so
 masked positions never turn an attention output into NaN.
+
+Gathers copy into two buffers the pool keeps and reuses (grown, never shrunk): a fresh
+multi-megabyte tensor per layer and step costs page faults on every call, which measured
+more than the copy itself once contexts grow (benchmarks/engine.py, docs/engine.md).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class KVPool:
         self.num_blocks = num_blocks
         self.keys: list[Tensor] = []
         self.values: list[Tensor] = []
+        self._gathered = [torch.empty(0, dtype=dtype, device=device) for _ in range(2)]
         for s in shapes:
             shape = (s.kv_heads, num_blocks, block_size, s.head_dim)
             self.keys.append(torch.zeros(shape, dtype=dtype, device=device))
@@ -59,12 +64,21 @@ class KVPool:
             pool.view(kv, n * b, d).index_copy_(1, slots, new)
 
     def gather(self, layer: int, tables: Tensor) -> tuple[Tensor, Tensor]:
-        """tables [R, nb] -> keys, values [R, KV, nb*B, D] (copies of whole blocks)."""
+        """tables [R, nb] -> keys, values [R, KV, nb*B, D]: copies of whole blocks, in
+        the pool's reused buffers, valid until the next gather."""
         rows, width = tables.shape
         flat = tables.reshape(-1)
         out: list[Tensor] = []
-        for pool in (self.keys[layer], self.values[layer]):
+        for i, pool in enumerate((self.keys[layer], self.values[layer])):
             kv, n, b, d = pool.shape
-            picked = pool.view(kv, n, b * d).index_select(1, flat)  # [KV, R*nb, B*D]
+            picked = self._buffer(i, kv * rows * width * b * d).view(kv, rows * width, b * d)
+            torch.index_select(pool.view(kv, n, b * d), 1, flat, out=picked)  # [KV, R*nb, B*D]
             out.append(picked.view(kv, rows, width * b, d).transpose(0, 1))
         return out[0], out[1]
+
+    def _buffer(self, index: int, numel: int) -> Tensor:
+        buffer = self._gathered[index]
+        if buffer.numel() < numel:  # a quarter more: a growing context does not regrow it
+            buffer = torch.empty(numel + numel // 4, dtype=buffer.dtype, device=buffer.device)
+            self._gathered[index] = buffer
+        return buffer[:numel]

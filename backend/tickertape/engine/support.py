@@ -121,8 +121,9 @@ def check_device(device: str) -> None:
             raise UnsupportedModel(f"--device {device}: CUDA is not available here")
 
 
-def check_model(model: str, max_context: int | None = None, device: str = "auto") -> None:
-    """Config-only check, before any weights load: raises UnsupportedModel (one line)."""
+def check_model(model: str, max_context: int | None = None, device: str = "auto") -> Any:
+    """Config-only check, before any weights load: raises UnsupportedModel (one line).
+    Returns the checkpoint's config."""
     check_device(device)
     from transformers import AutoConfig
 
@@ -132,3 +133,13 @@ def check_model(model: str, max_context: int | None = None, device: str = "auto"
     config = AutoConfig.from_pretrained(path)
     check_config(config)
     check_context(config, max_context)
+    return config
+
+
+def weights_dtype(config: Any, requested: str) -> str:
+    """The dtype the weights will load in: `requested`, or for `auto` the checkpoint's
+    own (transformers' rule: its config's dtype, float32 when it names none)."""
+    if requested != "auto":
+        return requested
+    named = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(named).removeprefix("torch.") if named else "float32"
