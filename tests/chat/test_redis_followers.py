@@ -9,7 +9,7 @@ import datetime
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,12 +27,6 @@ from tickertape.redis_client import Keys, RedisHealth, connect
 from tickertape.store.types import MessageRecord, MessageStatus
 
 OWNER = "owner0000000000a"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @dataclass

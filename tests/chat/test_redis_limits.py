@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio.connection import AbstractConnection
 
-from tests.support.redis_server import RedisServer, running_redis
+from tests.support.redis_server import RedisServer
 from tickertape.chat.errors import ChatError
 from tickertape.chat.limits import NO_PLACE, LimitsConfig, LocalLimits
 from tickertape.chat.redis_limits import RedisLimits
 from tickertape.redis_client import Keys, RedisHealth, connect
 
 CONFIG = LimitsConfig(max_concurrent_replies=2, messages_per_minute=3, max_connections_per_user=2)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @pytest.fixture

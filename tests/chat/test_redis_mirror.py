@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
-from tests.support.redis_server import RedisServer, running_redis
+from tests.support.redis_server import RedisServer
 from tickertape.chat.redis_mirror import CONVERSATION_TTL_S, STREAMING_TTL_S, ReplyMirror
 from tickertape.chat.reply_log import ReplyEnd, ReplyLog
 from tickertape.redis_client import Keys, connect
 
 OWNER = "owner0000000000a"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @pytest.fixture

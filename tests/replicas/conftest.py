@@ -12,7 +12,7 @@ import pytest
 
 from tests.store.conftest import PgServer, pg_server  # noqa: F401  (a fixture, reused)
 from tests.support.accounts import create_users
-from tests.support.redis_server import RedisServer, running_redis
+from tests.support.redis_server import RedisServer
 from tests.support.server import ServerProcess, make_server
 
 # Limits stay on (they are part of what is tested) but roomy for the load of these tests.
@@ -33,12 +33,6 @@ REPLICA_FLAGS = (
     "60",
 )
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

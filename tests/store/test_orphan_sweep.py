@@ -7,25 +7,19 @@ left alone."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import update
 
-from tests.support.redis_server import RedisServer, running_redis
+from tests.support.redis_server import RedisServer
 from tickertape.chat.redis_reaper import Reaper
 from tickertape.chat.remote_reply import RemoteReplyLog
 from tickertape.redis_client import Keys, connect
 from tickertape.store.models import Message
 from tickertape.store.sql_store import SqlStore
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
 
 
 @pytest.fixture
