@@ -54,7 +54,7 @@ def check_local_model(settings: Settings) -> None:
         UnsupportedModel,
         check_device,
         check_model,
-        weights_dtype,
+        checkpoint_dtype,
     )
 
     try:
@@ -72,7 +72,7 @@ def check_local_model(settings: Settings) -> None:
     except (OSError, ValueError) as exc:
         _fail(f"--model {settings.model}: {str(exc).strip().splitlines()[0]}")
     if settings.dtype == "auto":  # the checkpoint's own dtype decides (float16 cannot pack)
-        dtype = weights_dtype(config, "auto")
+        dtype = checkpoint_dtype(config)
         try:
             check_request(settings.linear_kernel, settings.device, dtype)
         except ValueError as exc:

@@ -1,17 +1,17 @@
 """The paged KV cache tensors: per layer, keys and values as `[KV, blocks, B, D]`.
 
 Head-major blocks: a row's context is one `index_select` of whole blocks (each a
-contiguous `B * D` run of one head), and the result viewed `[KV, rows, L, D]` and permuted gives
-attention `[rows, KV, L, D]` with every `[L, D]` matrix contiguous (what the attention
-kernels read fastest; measured 7-30% faster than `[blocks, B, KV, D]` plus a transpose,
-the gain growing with the context). A step's new keys/values arrive as `[KV, T, D]`,
+contiguous `B * D` run of one head), and the result viewed `[KV, rows, L, D]` and
+permuted gives attention `[rows, KV, L, D]` with every `[L, D]` matrix contiguous (what
+the attention kernels read fastest; measured 7-30% faster than `[blocks, B, KV, D]` plus
+a transpose, the gain growing with the context). A step's new keys/values arrive as `[KV, T, D]`,
 the model's own layout, and go in with one `index_copy_` per layer, no transpose.
 The pool is zero-filled: padding blocks and the unwritten tail of a block are finite, so
 masked positions never turn an attention output into NaN.
 
 Gathers copy into two buffers the pool keeps and reuses (grown, never shrunk): a fresh
 multi-megabyte tensor per layer and step costs page faults on every call, which measured
-more than the copy itself once contexts grow (benchmarks/engine.py, docs/engine.md).
+more than the copy itself once contexts grow (benchmarks/kv_gather.py).
 """
 
 from __future__ import annotations
@@ -67,14 +67,14 @@ class KVPool:
         """tables [R, nb] -> keys, values [R, KV, nb*B, D]: copies of whole blocks, in
         the pool's reused buffers, valid until the next gather."""
         rows, width = tables.shape
+        kv, n, b, d = self.keys[layer].shape  # values: the same
+        # One dim-0 index_select over [KV*n, B*D] (1.4-1.5x the speed of picking along
+        # dim 1): head h's block j is row h*n + j.
+        index = (torch.arange(kv, device=tables.device)[:, None] * n + tables.view(1, -1)).view(-1)
         out: list[Tensor] = []
         for i, pool in enumerate((self.keys[layer], self.values[layer])):
-            kv, n, b, d = pool.shape
-            # One dim-0 index_select over [KV*n, B*D] (1.4-1.5x the speed of picking along
-            # dim 1): head h's block j is row h*n + j.
-            index = torch.arange(kv, device=tables.device)[:, None] * n + tables.view(1, -1)
             picked = self._buffer(i, kv * rows * width * b * d).view(kv * rows * width, b * d)
-            torch.index_select(pool.view(kv * n, b * d), 0, index.view(-1), out=picked)
+            torch.index_select(pool.view(kv * n, b * d), 0, index, out=picked)
             out.append(picked.view(kv, rows, width * b, d).transpose(0, 1))
         return out[0], out[1]
 

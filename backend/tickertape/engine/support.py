@@ -136,10 +136,9 @@ def check_model(model: str, max_context: int | None = None, device: str = "auto"
     return config
 
 
-def weights_dtype(config: Any, requested: str) -> str:
-    """The dtype the weights will load in: `requested`, or for `auto` the checkpoint's
-    own (transformers' rule: its config's dtype, float32 when it names none)."""
-    if requested != "auto":
-        return requested
+def checkpoint_dtype(config: Any) -> str:
+    """What `--dtype auto` loads, as far as the config tells: the dtype it names, else
+    float32. (transformers then looks at the weights themselves; a config naming no
+    dtype over float16 weights is only found out at load.)"""
     named = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     return str(named).removeprefix("torch.") if named else "float32"
