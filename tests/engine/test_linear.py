@@ -89,3 +89,63 @@ def test_choose() -> None:
     assert not choose("auto", half, plenty)
     with pytest.raises(ValueError, match="onednn needs a CPU"):
         choose("onednn", half, plenty)
+
+
+class _Attention(nn.Module):
+    """q/k/v on one input, then an output projection on another: three siblings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(32, 32), nn.Linear(32, 16), nn.Linear(32, 16)
+        self.o = nn.Linear(32, 32, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        # .view on the last dim: what model code does with a projection's output
+        mixed = q.view(*q.shape[:-1], 4, 8).flatten(-2) + torch.cat([k, v], dim=-1)
+        return self.o(mixed)
+
+
+def test_siblings_share_one_packed_weight_with_the_same_bits() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(_Attention(), _Attention())
+    x, other = torch.randn(1, 5, 32), torch.randn(1, 5, 32)
+    block = model[0]
+
+    def probe() -> None:
+        model(x[:, :2])
+
+    with torch.inference_mode():
+        want = model(x)
+        alone = pack_linears(model)
+        separate, k_other = model(x), block.k(other)
+        alone.restore()
+        packed = pack_linears(model, probe)
+        assert packed.groups == 2  # q/k/v of each block; o reads another tensor
+        assert len(packed.modules) == 8
+        assert torch.equal(model(x), separate)  # oneDNN: the same bits per column
+        assert torch.equal(model(x[:, :3]), separate[:, :3])
+        # A sibling called on another input recomputes for it instead of reusing.
+        assert block.q(x).is_contiguous()
+        assert torch.equal(block.k(other), k_other)
+        packed.restore()
+        assert torch.equal(model(x), want)
+    torch.testing.assert_close(separate, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_called_twice_is_not_grouped() -> None:
+    torch.manual_seed(0)
+    shared, other = nn.Linear(16, 16), nn.Linear(16, 16)
+
+    class Twice(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # shared and other read x back to back, but shared is called again later
+            return shared(x) + other(x) + shared(x * 2)
+
+    model = Twice()
+    model.shared, model.other = shared, other
+    x = torch.randn(3, 16)
+    with torch.inference_mode():
+        packed = pack_linears(model, lambda: model(x))
+        assert packed.groups == 0
+        assert len(packed.modules) == 2

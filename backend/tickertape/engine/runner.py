@@ -48,15 +48,19 @@ class ModelRunner:
         self._rotary = wrap_length_dependent(model, self)
         self.rope = bool(self._rotary)
         self.shapes = self._probe()
-        # Packed after the probe: an unsupported model is refused before the copies exist.
-        self._packed: PackedLinears | None = pack_linears(model) if pack_linear else None
         self.name = f"tickertape_paged_{next(_names)}"
         AttentionInterface.register(self.name, functools.partial(paged_attention, self))
         model.set_attn_implementation(self.name)
+        # Packed after the probe: an unsupported model is refused before the copies exist.
+        self._packed: PackedLinears | None = (
+            pack_linears(model, probe=self._two_tokens) if pack_linear else None
+        )
 
     @property
     def linear_kernel(self) -> str:
-        return "packed oneDNN weights" if self._packed is not None else "torch's F.linear"
+        if self._packed is None:
+            return "torch's F.linear"
+        return f"packed oneDNN weights ({self._packed.groups} sibling groups share one)"
 
     def allocate(self, num_blocks: int) -> KVPool:
         self.pool = KVPool(self.shapes, num_blocks, self.block_size, self.dtype, self.device)
@@ -99,6 +103,11 @@ class ModelRunner:
             self.model.set_attn_implementation(self.name)
         result: Tensor = out.logits[0].float()
         return result
+
+    def _two_tokens(self) -> None:
+        """The tiny forward the linear packing watches to find sibling layers."""
+        with torch.inference_mode():
+            self.reference_logits((0, 0))
 
     def _probe(self) -> list[LayerShape]:
         """Learn each attention layer's kv heads and head dim from one tiny forward."""
