@@ -19,8 +19,8 @@ checks greedy tokens against `generate` with packing on.
 Sibling layers, the linears a module calls one after another on the same input tensor
 (q/k/v projections, an MLP's gate and up), share one packed weight: the first call
 computes all of them in one GEMM and each sibling takes its columns. oneDNN gives every
-column the same bits as the separate GEMMs (checked at 1-256 rows); the one call is
-1.07-1.23x faster than three or two at 1-32 rows, 2 threads (benchmarks/linear_kernels.py).
+column the same bits as the separate GEMMs (checked at 1-256 rows); the decode step is a
+few percent faster (1.01-1.10x at 1-32 rows, 2 threads; benchmarks/sibling_linears.py).
 Groups are found by watching one tiny forward, so nothing is assumed about module names;
 a sibling called on another input still gets the right answer (the group recomputes).
 """

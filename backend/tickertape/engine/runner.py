@@ -60,7 +60,7 @@ class ModelRunner:
     def linear_kernel(self) -> str:
         if self._packed is None:
             return "torch's F.linear"
-        return f"packed oneDNN weights ({self._packed.groups} sibling groups share one)"
+        return f"packed oneDNN weights ({self._packed.groups} groups of sibling layers share one)"
 
     def allocate(self, num_blocks: int) -> KVPool:
         self.pool = KVPool(self.shapes, num_blocks, self.block_size, self.dtype, self.device)
