@@ -49,3 +49,10 @@ def write_section(title: str, body: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     DOC.write_text(text)
     print(f"wrote section '{title}' of {DOC}")
+
+
+def publish(title: str, body: str, write: bool = True) -> None:
+    """Print a benchmark's result; with `write`, also make it the `## title` section."""
+    print(body)
+    if write:
+        write_section(title, body)

@@ -33,7 +33,7 @@ for _path in (ROOT / "backend", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from benchmarks._report import machine, table, write_section  # noqa: E402
+from benchmarks._report import machine, publish, table  # noqa: E402
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -245,9 +245,7 @@ def main() -> None:
             wheels,
         ]
     )
-    print(body)
-    if not args.no_write:
-        write_section("Constrained decoding", body)
+    publish("Constrained decoding", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

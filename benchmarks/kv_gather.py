@@ -25,7 +25,7 @@ from transformers import LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import machine, median, table, write_section
+from benchmarks._report import machine, median, publish, table
 from benchmarks.engine import log, smollm2_shape
 from benchmarks.precision import arguments
 from tickertape.engine import kvpool
@@ -127,9 +127,7 @@ def main() -> None:
         + table(["rows", "context", *VARIANTS, "fresh ÷ reused dim 0"], rows)
         + "\n"
     )
-    print(body)
-    if not args.no_write:
-        write_section("Engine: KV gathers", body)
+    publish("Engine: KV gathers", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from transformers import LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import machine, table, write_section
+from benchmarks._report import machine, publish, table
 from benchmarks.engine import VOCAB, bare_loop, log, smollm2_shape
 from benchmarks.precision import arguments, demo_questions, replies
 from tickertape.engine.linear import BATCH_HINT
@@ -123,9 +123,7 @@ def main() -> None:
         "kernel. The exactness matrix (tests/engine) checks greedy tokens against "
         "`generate` with the packed kernel, the default.\n"
     )
-    print(body)
-    if not args.no_write:
-        write_section("Engine: linear kernels", body)
+    publish("Engine: linear kernels", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ for _path in (ROOT / "backend", ROOT):  # `python benchmarks/peers.py`: this che
         sys.path.insert(0, str(_path))
 
 from benchmarks import checkpoint  # noqa: E402
-from benchmarks._report import table, write_section  # noqa: E402
+from benchmarks._report import publish, table  # noqa: E402
 
 PEERS_DIR = Path(os.environ.get("TICKERTAPE_PEERS_DIR", "/work/peers"))
 LLAMA_SRC = "llamacpp/src/llama_cpp_python-0.3.36/vendor/llama.cpp"
@@ -1016,9 +1016,7 @@ def main() -> None:
         if args.json:
             run.save(args.json)
     body = report(run)
-    print(body)
-    if not args.no_write:
-        write_section("Peers", body)
+    publish("Peers", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import machine, table, write_section
+from benchmarks._report import machine, publish, table
 from benchmarks.engine import VOCAB, bare_loop, log, smollm2_shape
 from tickertape.engine.config import EngineConfig
 from tickertape.engine.demo.corpus import vocabulary
@@ -140,9 +140,7 @@ def main() -> None:
         f"{prefix:.0%} of a reply's text agrees before the first difference. bfloat16 is "
         "fast, not token-exact: the exactness contract is float32.\n"
     )
-    print(body)
-    if not args.no_write:
-        write_section("Engine: bfloat16 vs float32", body)
+    publish("Engine: bfloat16 vs float32", body, write=not args.no_write)
 
 
 if __name__ == "__main__":

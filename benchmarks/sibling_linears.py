@@ -20,7 +20,7 @@ from transformers import LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._report import machine, median, table, write_section
+from benchmarks._report import machine, median, publish, table
 from benchmarks.engine import log, smollm2_shape
 from benchmarks.precision import arguments
 from tickertape.engine.linear import pack_linears
@@ -94,9 +94,7 @@ def main() -> None:
         + table(["rows", "each linear alone", "siblings share a weight", "speed-up"], rows_out)
         + "\n"
     )
-    print(body)
-    if not args.no_write:
-        write_section("Engine: sibling linears", body)
+    publish("Engine: sibling linears", body, write=not args.no_write)
 
 
 if __name__ == "__main__":
