@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+import openai
 from openai import OpenAI
 from tests.support.server import ServerProcess
 
@@ -61,3 +66,35 @@ def test_store_true_keeps_the_exchange(live_server: ServerProcess) -> None:
         convo = http.get(f"/api/conversations/{found[0]['id']}").json()
     assert [m["role"] for m in convo["messages"]] == ["user", "assistant"]
     assert convo["messages"][1]["content"] == done.choices[0].message.content
+
+
+def test_a_history_longer_than_the_context_is_refused_unless_truncation_is_asked(
+    live_server: ServerProcess,
+) -> None:
+    """OpenAI answers 400 `context_length_exceeded`; nothing is left out silently. The
+    Responses API leaves the oldest turns out only with `truncation: "auto"`."""
+    api = make_client(live_server)
+    model = api.models.list().data[0].id
+    (entry,) = [m for m in api.models.list().data if m.id == model]
+    context = int(getattr(entry, "max_model_len"))  # noqa: B009 (an extension field)
+    turn = "hello there " * 100
+    one = api.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": turn}], max_tokens=2
+    )
+    assert one.usage is not None
+    n = 2 * (context // one.usage.prompt_tokens) + 3  # well past the context
+    history: list[Any] = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": turn} for i in range(n)
+    ]
+    with pytest.raises(openai.BadRequestError) as refused:
+        api.chat.completions.create(model=model, messages=history, max_tokens=2)
+    assert refused.value.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError) as disabled:
+        api.responses.create(model=model, input=history, max_output_tokens=2, store=False)
+    assert disabled.value.code == "context_length_exceeded"
+    cut = api.responses.create(
+        model=model, input=history, max_output_tokens=2, store=False, truncation="auto"
+    )
+    assert cut.status == "incomplete"
+    assert cut.usage is not None
+    assert one.usage.prompt_tokens <= cut.usage.input_tokens <= context

@@ -19,7 +19,7 @@ import jsonschema_rs
 import pytest
 from websockets.sync.client import connect
 
-from openai import APIError, OpenAI
+from openai import OpenAI
 from tests.engine import tool_model
 from tests.support.server import ServerProcess, running_server
 from tickertape.engine.demo import DEMO_MODEL_DIR
@@ -40,7 +40,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     model: list[str] = ["--model", OTHER_MODEL] if OTHER_MODEL else []
     if not demo_speaks_tools():
         model = ["--model", str(tool_model.build(tmp / "model"))]
-    with running_server(tmp, "--max-batch", "4", *model) as server:
+    # The cut test sends a request per max_tokens up to a whole call: past the default rate.
+    limits = ["--messages-per-minute", "600"]
+    with running_server(tmp, "--max-batch", "4", *limits, *model) as server:
         yield server
 
 
@@ -142,6 +144,32 @@ def test_streamed_calls_parse_and_a_named_choice_is_obeyed(
         valid(call["name"], call["arguments"])
 
 
+def test_a_streamed_message_of_calls_accumulates_as_the_non_streamed_one(
+    server: ServerProcess,
+) -> None:
+    """The SDK's stream helper builds the final message from the deltas: a message of
+    calls has `content: None` there too (the first delta says `content: null`)."""
+    api, model = client(server)
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Convert 5 km to miles."}],
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "function": {"name": "convert_units"}},
+        "parallel_tool_calls": False,
+        "temperature": 0,
+        "max_tokens": 80,
+    }
+    with api.chat.completions.stream(**kwargs) as stream:
+        streamed = stream.get_final_completion().choices[0]
+    plain = api.chat.completions.create(**kwargs).choices[0]
+    assert streamed.finish_reason == plain.finish_reason == "tool_calls"
+    assert streamed.message.content is None
+    assert plain.message.content is None
+    assert [c.function.arguments for c in streamed.message.tool_calls or ()] == [
+        c.function.arguments for c in plain.message.tool_calls or ()
+    ]
+
+
 def test_a_json_schema_answer_validates(server: ServerProcess) -> None:
     api, model = client(server)
     schema = {
@@ -197,6 +225,23 @@ def test_the_model_calls_a_tool_on_its_own_and_thinks_apart(server: ServerProces
     assert reasoning
     assert "<think>" not in (message.content or "")
     assert "</think>" not in reasoning
+    # OpenAI's own switch does the same (and "none" switches it off).
+    for effort, thinks in (("high", True), ("none", False)):
+        answer = (
+            api.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": "What is 12 times 3?"}],
+                temperature=0,
+                max_tokens=200,
+                reasoning_effort=effort,  # type: ignore[arg-type]
+            )
+            .choices[0]
+            .message
+        )
+        assert bool((answer.model_extra or {}).get("reasoning_content")) is thinks, effort
+        if effort == "high":
+            assert answer.model_extra is not None
+            assert answer.model_extra["reasoning_content"] == reasoning
 
 
 def test_websocket_round_trip_replays_exactly(server: ServerProcess) -> None:
@@ -262,10 +307,32 @@ def test_a_call_cut_by_max_tokens_is_never_handed_out(server: ServerProcess) -> 
     done = api.chat.completions.create(**kwargs)
     assert done.choices[0].finish_reason == "length"
     assert not done.choices[0].message.tool_calls
-    with pytest.raises(APIError) as info:
-        for _ in api.chat.completions.create(stream=True, **kwargs):
-            pass
-    assert info.value.code == "tool_call_incomplete"
+    whole = api.chat.completions.create(**kwargs | {"max_tokens": 200})
+    assert whole.choices[0].finish_reason == "tool_calls"
+    assert whole.usage is not None
+    cut_inside = 0
+    for max_tokens in range(1, whole.usage.completion_tokens + 1):
+        # Streamed, as OpenAI does: whatever went out, a cut stream ends "length" (an
+        # HTTP error here would be retried by the SDK, generating the reply again).
+        cut = kwargs | {"max_tokens": max_tokens}
+        chunks = list(api.chat.completions.create(stream=True, **cut))
+        finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+        arguments = "".join(
+            d.function.arguments or ""
+            for c in chunks
+            if c.choices
+            for d in c.choices[0].delta.tool_calls or ()
+            if d.function
+        )
+        assert finishes[-1] in ("length", "tool_calls")
+        assert finishes.count(None) == len(finishes) - 1
+        if finishes[-1] == "tool_calls":
+            assert isinstance(json.loads(arguments), dict)
+        else:
+            cut_inside += bool(arguments)
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(arguments)  # never a whole call
+    assert cut_inside, "no max_tokens cut the arguments"
 
 
 def test_through_a_remote_engine(

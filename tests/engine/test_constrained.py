@@ -158,15 +158,16 @@ async def test_thinking_first_then_the_forced_call(engine: LocalEngine) -> None:
 
 
 async def test_none_never_opens_a_call(engine: LocalEngine) -> None:
-    """`<tool_call>` is the one token a `none` reply may not take (the tools are still
-    in the prompt); the text never holds a call."""
+    """`<tool_call>` (and a stray `</think>`) are the tokens a `none` reply may not take
+    (the tools are still in the prompt); the text never holds a call."""
     rules = OutputRules(tools=TOOLS, tool_choice="none")
     ready = engine._ready
     assert ready is not None
     opener = ready.loaded.tokenizer.convert_tokens_to_ids("<tool_call>")
+    closer = ready.loaded.tokenizer.convert_tokens_to_ids("</think>")  # never in an answer
     constraint = ready.output.constraint(rules, "")
     assert constraint is not None
-    assert allowed(constraint) == set(range(constraint.words * 32)) - {opener}
+    assert allowed(constraint) == set(range(constraint.words * 32)) - {opener, closer}
     for seed in range(2):
         pieces, sink = await run(engine, rules, reply_id=f"n{seed}", temperature=1.5, seed=seed)
         assert sink.result.finish_reason is not FinishReason.TOOL_CALLS

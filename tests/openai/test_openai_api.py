@@ -134,6 +134,14 @@ async def test_text_parts_and_roles(client: AsyncOpenAI, served: Any) -> None:
         ({"max_tokens": 0}, "max_tokens"),
         ({"messages": []}, "messages"),
         ({"messages": [{"role": "tool", "content": "x"}]}, None),
+        # OpenAI takes JSON types as they are: a string is not a number, nor 1 a boolean.
+        ({"extra_body": {"max_tokens": "3"}}, "max_tokens"),
+        ({"extra_body": {"temperature": "0.5"}}, "temperature"),
+        ({"extra_body": {"seed": "7"}}, "seed"),
+        ({"extra_body": {"stream": "true"}}, "stream"),
+        ({"extra_body": {"stream": 1}}, "stream"),
+        ({"extra_body": {"max_tokens": True}}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0]"),
     ],
 )
 async def test_invalid_requests_are_400(
@@ -149,6 +157,49 @@ async def test_invalid_requests_are_400(
     if param is not None:
         assert str(error["param"]).startswith(param)
     assert not served.engine.submitted
+
+
+async def test_the_param_is_named_as_openai_names_it(client: AsyncOpenAI) -> None:
+    messages = [{"role": "user", "content": "hi"}, {"role": "user", "content": 5}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "messages[1].content"
+
+
+async def test_a_body_that_is_not_json_is_400(served: Any) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{served.url}/v1/chat/completions",
+            content=b'{"model": "test-model", "messages": [',
+            headers={"Authorization": f"Bearer {served.key}", "Content-Type": "application/json"},
+        )
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert r.json()["error"]["param"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("post", "/completions", 404, openai.NotFoundError),
+        ("post", "/embeddings", 404, openai.NotFoundError),
+        ("get", "/chat/completions", 405, openai.APIStatusError),
+    ],
+)
+async def test_no_such_route_answers_in_openais_shape(
+    client: AsyncOpenAI, method: str, path: str, status: int, error: type[Exception]
+) -> None:
+    options: dict[str, Any] = {"body": {}} if method == "post" else {}
+    with pytest.raises(error) as caught:
+        await getattr(client, method)(path, cast_to=httpx.Response, **options)
+    assert isinstance(caught.value, openai.APIStatusError)
+    assert caught.value.status_code == status
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "invalid_request_error"
+    assert "param" in body
+    assert body["message"].startswith("Invalid URL")
 
 
 async def test_unknown_model_is_404(client: AsyncOpenAI) -> None:

@@ -255,6 +255,21 @@ async def test_off_values_and_model_checks(api: AsyncOpenAI) -> None:
     )
     assert done.output_text == REPLY
     assert done.truncation == "auto"
+    assert done.completed_at is not None
+    assert done.completed_at >= done.created_at
+    assert (done.user, done.service_tier) == ("someone", "auto")  # echoed, as OpenAI does
+    echoed = await api.responses.create(
+        model=MODEL,
+        input="hi",
+        safety_identifier="hashed-user",
+        prompt_cache_key="k1",
+        text={"verbosity": "low"},
+    )
+    assert (echoed.safety_identifier, echoed.prompt_cache_key) == ("hashed-user", "k1")
+    assert echoed.text is not None
+    assert echoed.text.verbosity == "low"
+    again = await api.responses.retrieve(echoed.id)  # kept with the response
+    assert (again.safety_identifier, again.prompt_cache_key) == ("hashed-user", "k1")
     with pytest.raises(openai.NotFoundError) as unknown:
         await api.responses.create(model="gpt-elsewhere", input="hi")
     assert unknown.value.code == "model_not_found"

@@ -31,7 +31,7 @@ from tickertape.chat.turns import (
     typed_error,
 )
 from tickertape.chat.types import ModelInfo
-from tickertape.engine.types import Engine, EngineError
+from tickertape.engine.types import Engine, EngineError, PromptTooLong
 from tickertape.metrics import Metrics
 from tickertape.store.types import (
     ConversationSummary,
@@ -94,6 +94,11 @@ class ChatService:
         try:
             plan = await plan_turn(self._store, self._config.system_prompt, user, request)
             prompt = await self._engine.prepare(plan.messages, request.params)
+            if prompt.dropped_messages and not request.truncate:
+                raise PromptTooLong(
+                    f"the messages do not fit the model's context: {prompt.dropped_messages}"
+                    " of them would have to be left out, and truncation is off"
+                )
             turn = await self._commit(user, request, plan)
         except (EngineError, StoreError) as exc:
             self._refused(user, lease)

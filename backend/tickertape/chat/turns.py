@@ -43,6 +43,10 @@ class TurnRequest:
     # The client answers tool calls inside the reply (`tool_result` frames, WebSocket);
     # False: a reply ends on its calls (the OpenAI API sends results in a new request).
     tool_results: bool = False
+    # False: a history that does not fit the context is refused (`too_long`) instead of
+    # losing its oldest turns (OpenAI's chat completions; Responses unless `truncation:
+    # "auto"`).
+    truncate: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,12 +133,17 @@ class Grammars:
         # `none` with tools declared: the model knows them but may not open a call. A
         # request without tools is left alone (its greedy tokens stay generate's).
         refused = bool(rules.tools) and rules.tool_choice == "none"
-        ban = (self.opener_id,) if refused and self.opener_id is not None else ()
+        ban: tuple[int, ...] = (self.opener_id,) if refused and self.opener_id is not None else ()
         # Thinking off: the template closed an empty think section in the prompt. A model
         # that opens another one anyway (a small one sampled, say) would send reasoning
         # to a client that asked for none; the think opener is banned instead.
         if prefix_thinks and not opens_reasoning and self.think_open is not None:
             ban = (*ban, self.think_open)
+        # A reply already steered may not write a think closer into its answer either
+        # (a small model kept from its call falls back on one): the answer's text would
+        # carry the markup. Inside a think section nothing is banned.
+        if ban and self.think_close is not None:
+            ban = (*ban, self.think_close)
         if answer is None and calls is None and not ban:
             return None
         return TokenConstraint(

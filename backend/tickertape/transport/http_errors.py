@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickertape.store.types import StoreError
+from tickertape.transport.openai_errors import OpenAIError, from_http
 
 CODES = {
     400: "bad_request",
@@ -32,9 +33,24 @@ def error_response(
     )
 
 
+def _openai_path(request: Request) -> bool:
+    # What no /v1 route answered (an unknown path, a wrong method): OpenAI's clients read
+    # OpenAI's error shape there too.
+    path = request.url.path
+    return path == "/v1" or path.startswith("/v1/")
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if _openai_path(request):
+        error = from_http(exc)
+        if exc.status_code in (404, 405) and exc.detail in ("Not Found", "Method Not Allowed"):
+            error.message = f"Invalid URL ({request.method} {request.url.path})"  # OpenAI's words
+        response = error.response()
+        response.headers.update(headers or {})
+        return response
+    return error_response(exc.status_code, str(exc.detail), headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -53,6 +69,8 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if _openai_path(request):
+        return OpenAIError.from_code("internal", "internal error").response()
     return error_response(500, "internal error")
 
 

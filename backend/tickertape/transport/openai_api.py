@@ -40,6 +40,7 @@ from tickertape.transport.openai_errors import (
 from tickertape.transport.openai_models import (
     ChatCompletionRequest,
     ChunkFactory,
+    chunk_delta,
     completion_object,
 )
 from tickertape.transport.openai_render import AnswerBuilder, chunk_of
@@ -86,6 +87,7 @@ def build_openai_router() -> APIRouter:
             on_disconnect="stop",
             messages=tuple(body.chat_messages()),
             store=body.store,
+            truncate=False,  # as OpenAI: 400 context_length_exceeded, never a silent cut
         )
         chat = services.chat
         started = await chat.start_turn(user, turn)
@@ -137,7 +139,7 @@ class _Reply:
                 if isinstance(item, LogFrame):
                     answer.add(item)
                 elif isinstance(item, ReplyEnd):
-                    cut = item.error is not None and item.error.code == "tool_call_incomplete"
+                    cut = _call_cut(item)
                     if not cut:
                         _raise_unless_answered(item)
                     done = answer.finished(last_call_complete=not cut)
@@ -153,7 +155,7 @@ class _Reply:
                 first = await anext(items)
                 while isinstance(first, Queued):  # positions mean nothing to OpenAI clients
                     first = await anext(items)
-            if isinstance(first, ReplyEnd):
+            if isinstance(first, ReplyEnd) and not _call_cut(first):
                 _raise_unless_answered(first)
         except BaseException:
             await items.aclose()
@@ -168,15 +170,20 @@ class _Reply:
         body = self._body
         include_usage = body.stream_options is not None and body.stream_options.include_usage
         chunks = ChunkFactory(self._id, body.model, include_usage)
-        yield _data(chunks.role())
+        role_sent = False
         async with aclosing(items):
             item: LogItem | None = first
             while item is not None:
                 if isinstance(item, LogFrame):
                     chunk = chunk_of(chunks, item)
                     if chunk is not None:
+                        if not role_sent:
+                            yield _data(chunks.role(text_first="content" in chunk_delta(chunk)))
+                            role_sent = True
                         yield _data(chunk)
                 elif isinstance(item, ReplyEnd):
+                    if not role_sent:
+                        yield _data(chunks.role(text_first=True))
                     for event in _closing_chunks(chunks, item):
                         yield _data(event)
                     return
@@ -210,8 +217,14 @@ async def _stop_on_disconnect(
         log.debug("reply %s had already ended", reply_id)
 
 
+def _call_cut(end: ReplyEnd) -> bool:
+    """max_tokens ran out inside a tool call: for OpenAI clients an answer that ends
+    "length" (what OpenAI sends), not an error."""
+    return end.error is not None and end.error.code == "tool_call_incomplete"
+
+
 def _closing_chunks(chunks: ChunkFactory, end: ReplyEnd) -> list[dict[str, Any] | str]:
-    if end.error is not None:
+    if end.error is not None and not _call_cut(end):
         # Headers are sent: an error object in the stream is what OpenAI clients raise on.
         error = OpenAIError.from_code(end.error.code, end.error.message, end.error.retry_after_ms)
         return [error.body(), "[DONE]"]

@@ -43,7 +43,7 @@ _BY_STATUS = {
     401: "invalid_api_key",
     403: "forbidden",
     404: "not_found",
-    405: "not_allowed",
+    405: "method_not_allowed",
     413: "too_large",
 }
 
@@ -123,12 +123,33 @@ def from_chat_error(exc: ChatError) -> OpenAIError:
     return OpenAIError.from_code(exc.code, exc.message, exc.retry_after_ms)
 
 
+# The names pydantic puts in an error's location for the member of a union that failed.
+_UNION_MEMBERS = {"str", "int", "float", "bool", "dict", "list", "none", "bytes"}
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def openai_param(loc: Sequence[Any]) -> str | None:
+    """pydantic's location as OpenAI names a parameter: `messages[0].content`, without
+    the body marker or the union member that was tried."""
+    param = ""
+    for part in loc:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif _FIELD.fullmatch(str(part)) and part not in _UNION_MEMBERS and part != "body":
+            param += f".{part}" if param else str(part)
+    return param or None
+
+
 def from_validation(errors: Sequence[Any]) -> OpenAIError:
     """A 400 naming the first invalid field (pydantic's `errors()`)."""
     first = errors[0] if errors else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
     message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-    param = ".".join(loc) or None
+    if first.get("type") == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error") or message
+        return OpenAIError(
+            400, f"We could not parse the JSON body of your request: {reason}", code="invalid_json"
+        )
+    param = openai_param(first.get("loc", ()))
     if param is None and (named := re.match(r"^([a-z_]+): ", message)):
         # A whole-body check names its field at the start of the message.
         param, message = named.group(1), message[named.end() :]
@@ -137,7 +158,7 @@ def from_validation(errors: Sequence[Any]) -> OpenAIError:
     )
 
 
-def _from_http(exc: HTTPException) -> OpenAIError:
+def from_http(exc: HTTPException) -> OpenAIError:
     error = OpenAIError(exc.status_code, str(exc.detail), code=_BY_STATUS.get(exc.status_code))
     if exc.status_code >= 500:
         error.type = "server_error"
@@ -158,7 +179,7 @@ class OpenAIRoute(StrictJsonRoute):
             except RequestValidationError as exc:
                 return from_validation(exc.errors()).response()
             except HTTPException as exc:
-                response = _from_http(exc).response()
+                response = from_http(exc).response()
                 response.headers.update(exc.headers or {})
                 return response
             except ChatError as exc:

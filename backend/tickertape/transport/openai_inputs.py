@@ -11,13 +11,13 @@ from tickertape.chat.types import ChatMessage, ToolCall
 
 
 class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     type: Literal["text"]
     text: str
 
 
 class FunctionCallIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     name: str = Field(min_length=1, max_length=64)
     arguments: str  # JSON text, as OpenAI sends it
 
@@ -25,14 +25,14 @@ class FunctionCallIn(BaseModel):
 class ToolCallIn(BaseModel):
     """An assistant message's call (a previous answer sent back with its results)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     id: str = Field(min_length=1, max_length=64)
     type: Literal["function"] = "function"
     function: FunctionCallIn
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     # "developer" is OpenAI's newer name for the system role.
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None  # null: an assistant message with calls
@@ -67,7 +67,7 @@ class Message(BaseModel):
 
 
 class FunctionIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str | None = Field(None, max_length=4096)
     parameters: dict[str, Any] | None = None
@@ -75,18 +75,18 @@ class FunctionIn(BaseModel):
 
 
 class ToolIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     type: Literal["function"]
     function: FunctionIn
 
 
 class FunctionName(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     name: str = Field(min_length=1, max_length=64)
 
 
 class NamedToolChoice(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     type: Literal["function"]
     function: FunctionName
 
@@ -95,5 +95,5 @@ class TemplateKwargs(BaseModel):
     """vLLM's `chat_template_kwargs`: only `enable_thinking` is taken (other keys would
     change the prompt in ways we do not know)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     enable_thinking: bool | None = None

@@ -71,12 +71,12 @@ class Answer:
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
@@ -105,6 +105,8 @@ class ChatCompletionRequest(BaseModel):
     chat_template_kwargs: TemplateKwargs | None = Field(
         None, description="extension (vLLM): {enable_thinking: bool}"
     )
+    # As Responses' `reasoning.effort`: switches thinking on ("none": off); no budget.
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -143,12 +145,15 @@ class ChatCompletionRequest(BaseModel):
             for k, t in enumerate(self.tools or ())
         ]
         kwargs = self.chat_template_kwargs
+        thinking = kwargs.enable_thinking if kwargs is not None else None
+        if thinking is None and self.reasoning_effort is not None:
+            thinking = self.reasoning_effort != "none"
         return output_rules(
             tools,
             "function" if named is not None else (choice if isinstance(choice, str) else None),
             named,
             self.parallel_tool_calls is not False,
-            kwargs.enable_thinking if kwargs is not None else None,
+            thinking,
             self.response_format,
         )
 
@@ -225,6 +230,11 @@ def completion_object(reply_id: str, model: str, answer: Answer, end: ReplyEnd) 
     }
 
 
+def chunk_delta(chunk: dict[str, Any]) -> dict[str, Any]:
+    delta: dict[str, Any] = chunk["choices"][0]["delta"]
+    return delta
+
+
 class ChunkFactory:
     """`chat.completion.chunk` objects of one streamed reply (same id and created)."""
 
@@ -248,8 +258,11 @@ class ChunkFactory:
             chunk["usage"] = None  # as OpenAI does: only the last chunk carries usage
         return chunk
 
-    def role(self) -> dict[str, Any]:
-        return self._chunk({"role": "assistant", "content": ""}, None)
+    def role(self, text_first: bool) -> dict[str, Any]:
+        # OpenAI's first delta has `content: ""` before text and `content: null` before
+        # calls, so a streamed message of calls accumulates to `content: None`, as the
+        # same answer does non-streamed.
+        return self._chunk({"role": "assistant", "content": "" if text_first else None}, None)
 
     def text(self, text: str) -> dict[str, Any]:
         return self._chunk({"content": text}, None)

@@ -45,7 +45,7 @@ UNIMPLEMENTED: dict[str, Callable[[Any], bool]] = {
 
 
 class ResponsesRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str | None = Field(None, min_length=1)
     input: str | list[dict[str, Any]] | None = None
@@ -70,6 +70,11 @@ class ResponsesRequest(BaseModel):
     seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="extension")
     stop: str | list[str] | None = Field(None, description="extension: stop sequences")
     ignore_eos: bool = Field(False, description="extension: generate to max_output_tokens")
+    # Echoed back on the Response object, no effect on the answer.
+    user: str | None = Field(None, max_length=256)
+    safety_identifier: str | None = Field(None, max_length=64)
+    prompt_cache_key: str | None = Field(None, max_length=256)
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
     # WebSocket mode only: the lane the response's events name (OpenAI's multiplexing).
     stream_id: str | None = Field(None, min_length=1, max_length=64)
 
@@ -97,6 +102,17 @@ class ResponsesRequest(BaseModel):
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         return check_stop(value)
+
+    def client_fields(self) -> dict[str, str]:
+        """The fields only echoed back (text.verbosity among them), those that were sent."""
+        fields = {
+            "user": self.user,
+            "safety_identifier": self.safety_identifier,
+            "prompt_cache_key": self.prompt_cache_key,
+            "service_tier": self.service_tier,
+            "verbosity": (self.text or {}).get("verbosity"),
+        }
+        return {k: v for k, v in fields.items() if isinstance(v, str)}
 
     def output_rules(self) -> tuple[OutputRules, Echo]:
         """Tools, tool choice, thinking and format; raises OpenAIError naming the field."""
@@ -138,6 +154,7 @@ class ResponseMeta:
     truncation: str = "disabled"
     metadata: dict[str, str] = field(default_factory=dict)
     echo: Echo = field(default_factory=Echo)  # tools, tool choice, reasoning, text format
+    client: dict[str, str] = field(default_factory=dict)  # ResponsesRequest.client_fields
 
     def record(self) -> dict[str, object]:
         return {
@@ -154,6 +171,7 @@ class ResponseMeta:
             "top_p": self.top_p,
             "truncation": self.truncation,
             "metadata": self.metadata,
+            "client": self.client,
             **self.echo.record(),
         }
 
@@ -177,4 +195,5 @@ class ResponseMeta:
             truncation=record.get("truncation") or "disabled",
             metadata=dict(record.get("metadata") or {}),
             echo=Echo.from_record(record),
+            client=dict(record.get("client") or {}),
         )

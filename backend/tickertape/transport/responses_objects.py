@@ -15,6 +15,7 @@ Output items, in the order the reply produced them (`output_index`):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ class Outcome:
     usage: dict[str, Any]
     error: dict[str, str] | None = None
     incomplete_reason: str | None = None
+    seconds: float = 0.0  # from the request to the reply's end
 
     @property
     def terminal_event(self) -> str:
@@ -77,6 +79,8 @@ def outcome_of(end: ReplyEnd) -> Outcome:
     }
     reason = end.finish_reason
     error = end.error
+    if reason in ("stop", "tool_calls") and error is None:
+        return Outcome("completed", usage, seconds=end.timing.get("total_ms", 0.0) / 1000)
     if error is not None and error.code == "tool_call_incomplete":
         # max_output_tokens ran out inside a call: its item ends `incomplete`, as a
         # message cut by the same limit does.
@@ -173,11 +177,15 @@ def response_object(
     incomplete = None
     if outcome is not None and outcome.incomplete_reason is not None:
         incomplete = {"reason": outcome.incomplete_reason}
-    echo = meta.echo
+    echo, client = meta.echo, meta.client
+    completed_at = None
+    if outcome is not None and outcome.status == "completed":
+        completed_at = meta.created_at + math.ceil(outcome.seconds)
     return {
         "id": response_id(reply_id),
         "object": "response",
         "created_at": meta.created_at,
+        "completed_at": completed_at,
         "status": status,
         "background": meta.background,
         "error": outcome.error if outcome else None,
@@ -192,11 +200,14 @@ def response_object(
         "reasoning": echo.reasoning,
         "store": meta.store,
         "temperature": meta.temperature,
-        "text": {"format": echo.text_format},
+        "text": {"format": echo.text_format, "verbosity": client.get("verbosity", "medium")},
         "tool_choice": echo.tool_choice,
         "tools": echo.tools,
         "top_p": meta.top_p,
         "truncation": meta.truncation,
         "usage": outcome.usage if outcome else None,
-        "user": None,
+        "user": client.get("user"),
+        "safety_identifier": client.get("safety_identifier"),
+        "prompt_cache_key": client.get("prompt_cache_key"),
+        "service_tier": client.get("service_tier"),
     }

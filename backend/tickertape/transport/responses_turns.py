@@ -63,6 +63,7 @@ async def start_response(
         truncation=body.truncation or "disabled",
         metadata=body.metadata or {},
         echo=echo,
+        client=body.client_fields(),
     )
     system = body.instructions if body.instructions is not None else settings.system_prompt
     prompt = [ChatMessage("system", system)] if system else []
@@ -80,6 +81,7 @@ async def start_response(
         store=body.store,
         origin=origin,
         record={META_KEY: meta.record()} if body.store else None,
+        truncate=body.truncation == "auto",
     )
     started = await services.chat.start_turn(user, turn)
     if started.log is None:  # cannot happen: the client_msg_id is new
