@@ -145,6 +145,32 @@ async def test_retried_client_msg_id_creates_one_turn(server: ServerProcess) -> 
     assert len(convo["messages"]) == 2
 
 
+async def test_a_retry_answers_the_original_accepted_and_never_repeats_frames(
+    server: ServerProcess,
+) -> None:
+    """The original `accepted` (its `truncated` too, also from the store on another
+    connection); on the connection that got the reply, only `end` again."""
+    long_turn = "Tell me everything about cats and dogs. " * 60  # ~600 tokens
+    async with client(server.ws_url) as c:
+        first = await c.chat(long_turn, msg_id(), params={"max_tokens": 8})
+        await c.collect_reply(first["reply_id"])
+        cid = msg_id()
+        turn = {"conversation_id": first["conversation_id"], "params": {"max_tokens": 8}}
+        second = await c.chat(long_turn, cid, **turn)
+        assert second["truncated"] > 0  # the first turn no longer fits beside this one
+        _, tokens, end = await c.collect_reply(second["reply_id"])
+        assert tokens
+        again = await c.chat(long_turn, cid, **turn)
+        assert again == second
+        repeated = await c.recv_type("end", skip=("queued",))  # a token frame fails here
+        assert repeated == end
+    async with client(server.ws_url) as other:
+        retried = await other.chat(long_turn, cid, **turn)
+        assert retried == second  # looked up in the store: no new turn, same truncated
+        _, replayed, _ = await other.collect_reply(second["reply_id"])
+        assert "".join(t["text"] for t in replayed) == "".join(t["text"] for t in tokens)
+
+
 async def test_second_reply_in_one_conversation_conflicts(server: ServerProcess) -> None:
     async with client(server.ws_url) as c:
         first = await c.chat("Go on at length.", msg_id(), params=LONG)

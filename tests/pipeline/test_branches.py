@@ -91,7 +91,8 @@ async def test_regenerate_edit_and_parent_id_grow_a_tree(server: Server) -> None
             ("assistant", REPLY),
             ("user", "more"),
         ]
-        assert await turn(ws, regenerate) == (regen, REPLY)  # a retry: the original turn
+        # A retry: the original turn; this connection had the reply, so only its `end`.
+        assert await turn(ws, regenerate) == (regen, "")
 
         edit = {
             "type": "edit",
@@ -103,12 +104,12 @@ async def test_regenerate_edit_and_parent_id_grow_a_tree(server: Server) -> None
         edited, _ = await turn(ws, edit)
         assert edited["parent_id"] == first["reply_id"]
         assert server.prompt(edited["reply_id"])[-2:] == [("assistant", REPLY), ("user", "changed")]
-        assert await turn(ws, edit) == (edited, REPLY)
+        assert await turn(ws, edit) == (edited, "")  # a retry: only `end` again
 
         branch = chat(cid, "p1", "aside", parent_id=first["reply_id"])
         aside, _ = await turn(ws, branch)
         assert aside["parent_id"] == first["reply_id"]
-        assert await turn(ws, branch) == (aside, REPLY)
+        assert await turn(ws, branch) == (aside, "")
         assert server.prompt(aside["reply_id"]) == [
             ("user", "hi"),
             ("assistant", REPLY),

@@ -22,7 +22,18 @@ class ReplyHub:
 
     def finished(self, log: ReplyLog) -> None:
         """Keep a finished log for resumes for a while, then fall back to the store."""
+        if log.withdrawn:
+            self._forget(log)
+            return
         asyncio.get_running_loop().call_later(self._retention_s, self._forget, log)
+
+    def withdraw_conversation(self, conversation_id: str) -> None:
+        """Its conversation is deleted: its replies are gone for resumes at once (one still
+        streaming is being stopped, and leaves when it ends)."""
+        for log in [log for log in self._logs.values() if log.conversation_id == conversation_id]:
+            log.withdrawn = True
+            if log.end is not None:
+                self._forget(log)
 
     def _forget(self, log: ReplyLog) -> None:
         if self._logs.get(log.reply_id) is log:

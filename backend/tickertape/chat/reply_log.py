@@ -102,6 +102,7 @@ class ReplyLog:
         self.queue_position: int | None = None
         self.end: ReplyEnd | None = None
         self.stop_requested_at: float | None = None
+        self.withdrawn = False  # its conversation was deleted: nobody may resume it
         self.coalesced_frames = 0  # frames that carry more than one engine step's output
         self._tail: list[str] = []
         self._tail_kind = TEXT

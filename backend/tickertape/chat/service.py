@@ -90,7 +90,7 @@ class ChatService:
             existing = await self._find_turn(user, request) if request.store else None
             if existing is None:
                 raise
-            return TurnStarted.of(existing, self.hub.get(existing.reply_id), 0)
+            return TurnStarted.of(existing, self.hub.get(existing.reply_id), existing.truncated)
         try:
             plan = await plan_turn(self._store, self._config.system_prompt, user, request)
             prompt = await self._engine.prepare(plan.messages, request.params)
@@ -99,7 +99,7 @@ class ChatService:
                     f"the messages do not fit the model's context: {prompt.dropped_messages}"
                     " of them would have to be left out, and truncation is off"
                 )
-            turn = await self._commit(user, request, plan)
+            turn = await self._commit(user, request, plan, prompt.dropped_messages)
         except (EngineError, StoreError) as exc:
             self._refused(user, lease)
             raise typed_error(exc, ref) from exc
@@ -108,7 +108,7 @@ class ChatService:
             raise
         if not turn.created:  # an idempotent retry that passed the limits
             self._refused(user, lease)
-            return TurnStarted.of(turn, self.hub.get(turn.reply_id), 0)
+            return TurnStarted.of(turn, self.hub.get(turn.reply_id), turn.truncated)
         conversation_id = turn.conversation_id if request.store else None
         reply_log = ReplyLog(turn.reply_id, user.id, conversation_id, request.on_disconnect)
         self.hub.add(reply_log)
@@ -178,7 +178,9 @@ class ChatService:
         except StoreError as exc:
             raise typed_error(exc, request.client_msg_id) from exc
 
-    async def _commit(self, user: UserRecord, request: TurnRequest, plan: Plan) -> TurnRecord:
+    async def _commit(
+        self, user: UserRecord, request: TurnRequest, plan: Plan, truncated: int
+    ) -> TurnRecord:
         if not request.store:
             reply_id = uuid.uuid4().hex
             return TurnRecord("", "", reply_id, request.client_msg_id, created=True)
@@ -187,7 +189,7 @@ class ChatService:
             request.client_msg_id,
             plan.content,
             request.conversation_id,
-            params_record(request),
+            {**params_record(request), "truncated": truncated},
             plan.at,
         )
 
@@ -267,10 +269,14 @@ class ChatService:
 
     async def stop_anywhere(self, user: UserRecord, reply_id: str) -> None:
         """A client's `stop`: the reply may run on this replica or on another one."""
-        remote = self.hub.get(reply_id) is None and self._shared is not None
-        if remote and self._shared is not None and await self._shared.stop(user.id, reply_id):
+        if self.hub.get(reply_id) is not None:
+            self.stop(user, reply_id)
             return
-        self.stop(user, reply_id)
+        if self._shared is not None and await self._shared.stop(user.id, reply_id):
+            return
+        # Not running anywhere: a reply of the user's that ended (long ago, or before a
+        # restart) has nothing to stop; any other id is not_found.
+        await self.find_reply(user, reply_id)
 
     def stop_owned(self, reply_id: str) -> None:
         """A stop another replica relayed (it checked the user) for a reply running here."""
@@ -300,6 +306,7 @@ class ChatService:
         for reply_log in self.hub.streaming():
             if reply_log.conversation_id == conversation_id:
                 self._stop_reply(reply_log.reply_id)
+        self.hub.withdraw_conversation(conversation_id)
         if self._shared is not None:  # its reply may run on another replica
             await self._shared.stop_conversation(user.id, conversation_id)
         frame = {"type": "conversation_deleted", "conversation_id": conversation_id}
@@ -340,7 +347,7 @@ class ChatService:
         if reply_log is None and self._shared is not None:
             reply_log = await self._shared.find(user.id, reply_id, last_seq)
         if reply_log is not None:
-            if reply_log.user_id == user.id:
+            if reply_log.user_id == user.id and not reply_log.withdrawn:
                 return reply_log
             raise ChatError("not_found", "no such reply", reply_id)
         try:

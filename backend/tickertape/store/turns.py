@@ -51,6 +51,7 @@ def existing_turn(session: Session, user_id: str, client_msg_id: str) -> TurnRec
                 Message.ordinal,
                 Message.role,
                 Message.parent_id,
+                Message.params,
             ).where(Message.user_id == user_id, Message.client_msg_id == client_msg_id)
         )
     ).one_or_none()
@@ -59,16 +60,36 @@ def existing_turn(session: Session, user_id: str, client_msg_id: str) -> TurnRec
     if row.role == "assistant":  # a regenerated reply carries the key itself
         user_message_id = row.parent_id or ""
         return TurnRecord(
-            row.conversation_id, user_message_id, row.id, client_msg_id, False, user_message_id
+            row.conversation_id,
+            user_message_id,
+            row.id,
+            client_msg_id,
+            False,
+            user_message_id,
+            _truncated(row.params),
         )
-    reply_id = session.scalar(
-        select(Message.id).where(
+    reply = session.execute(
+        select(Message.id, Message.params).where(
             Message.conversation_id == row.conversation_id, Message.ordinal == row.ordinal + 1
         )
-    )
-    if reply_id is None:  # cannot happen: both rows are inserted in one transaction
+    ).one_or_none()
+    if reply is None:  # cannot happen: both rows are inserted in one transaction
         raise NotFound(f"the reply of message {row.id} is missing")
-    return TurnRecord(row.conversation_id, row.id, reply_id, client_msg_id, False, row.parent_id)
+    return TurnRecord(
+        row.conversation_id,
+        row.id,
+        reply.id,
+        client_msg_id,
+        False,
+        row.parent_id,
+        _truncated(reply.params),
+    )
+
+
+def _truncated(params: dict[str, Any] | None) -> int:
+    """What the original `accepted` said (kept with the reply's parameters)."""
+    value = (params or {}).get("truncated", 0)
+    return value if isinstance(value, int) else 0
 
 
 def start_turn(

@@ -48,6 +48,7 @@ class TurnRecord:
     # The parent of the new user message (None: the conversation's first); for a
     # regenerated reply, its user message (then `user_message_id` is that message too).
     parent_id: str | None = None
+    truncated: int = 0  # oldest messages its prompt left out (a retry's `accepted` says so)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ from tickertape.transport import frames
 
 log = logging.getLogger(__name__)
 
+DELIVERED_KEPT = 256  # finished replies a connection remembers having sent
+
 
 class SlowClient(Exception):
     pass
@@ -66,6 +68,9 @@ class Connection:
         self._control: collections.deque[tuple[str, str]] = collections.deque()  # type, JSON
         self._control_bytes = 0
         self._follows: dict[str, LogCursor] = {}
+        # Replies this connection sent to their end, with the last seq sent: a retried
+        # `chat` continues after it instead of repeating the reply on this connection.
+        self._delivered: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._renders: dict[str, Render] = {}  # followed replies with their own rendering
         # Frames of one rendered item beyond its first: sent before the next item is read
         # (a handful at most, never a backlog).
@@ -163,6 +168,13 @@ class Connection:
     def following(self, reply_id: str) -> bool:
         return reply_id in self._follows
 
+    def delivered(self, reply_id: str) -> int:
+        """The last seq of `reply_id` this connection has sent (0: none)."""
+        cursor = self._follows.get(reply_id)
+        if cursor is not None:
+            return cursor.next_seq - 1
+        return self._delivered.get(reply_id, 0)
+
     async def run_sender(self) -> None:
         """Send until cancelled; raise SlowClient when the peer stops reading."""
         while True:
@@ -209,6 +221,9 @@ class Connection:
             if cursor.done and self._follows.pop(reply_id, None) is not None:
                 cursor.log.remove_listener(self._wake.set)
                 self._renders.pop(reply_id, None)
+                self._delivered[reply_id] = cursor.next_seq - 1
+                if len(self._delivered) > DELIVERED_KEPT:
+                    self._delivered.popitem(last=False)
             if item is None:
                 return []
             out = [render(cursor.log, item)] if rendered_by is None else rendered_by(item)

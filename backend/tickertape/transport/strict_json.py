@@ -31,9 +31,22 @@ def _finite_float(literal: str) -> float:
     return value
 
 
+def _finite_int(literal: str) -> int:
+    # A whole number too large for a double is infinity to JSON.parse (and to every
+    # client that reads numbers as doubles): refused like 1e999.
+    if len(literal) > 308 and math.isinf(float(literal)):  # ~1.8e308 has 309 digits
+        raise InvalidJson(f"the number {literal[:32]}... is out of range")
+    return int(literal)
+
+
 def strict_loads(text: str | bytes) -> Any:
     """Parse JSON; raise InvalidJson for what JSON forbids, ValueError if it is not JSON."""
-    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    value = json.loads(
+        text,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
+        parse_int=_finite_int,
+    )
     raw = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
     if "\\u" in raw:
         # Escapes are the only way a lone surrogate gets into valid UTF-8 text.

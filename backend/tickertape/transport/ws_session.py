@@ -76,11 +76,14 @@ class WsSession(SocketSession):
             self._send_error(exc)
             return
         self._conn.send(accepted_frame(started))
+        # A retry on the connection that already got (part of) the reply goes on after
+        # what it got: frames never repeat on one connection.
+        sent = self._conn.delivered(started.reply_id)
         if started.log is not None:
-            self._conn.follow(started.log, 0)
+            self._conn.follow(started.log, sent)
         else:
             await self._resume(
-                frames.ResumeIn(type="resume", reply_id=started.reply_id, last_seq=0)
+                frames.ResumeIn(type="resume", reply_id=started.reply_id, last_seq=sent)
             )
 
     async def _stop(self, frame: StopIn) -> None:
