@@ -6,6 +6,8 @@ import json
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from tests.auth.accounts import create_user, database_url, users
 from tests.security.conftest import USER_PASSWORD, Deployment
@@ -160,3 +162,48 @@ def test_revoke_and_disable_take_effect_at_once(deployment: Deployment) -> None:
     users(url, "enable", "eve")
     with deployment.server.http(new_token) as http:
         assert http.get("/api/auth/me").json()["user"]["name"] == "eve"
+
+
+def test_an_open_socket_closes_once_its_credential_is_withdrawn(deployment: Deployment) -> None:
+    """A revoked token, a disabled user or a logged-out web session stops being served on
+    the sockets it opened: the next frame closes them with 1008."""
+    url = database_url(deployment.db_path)
+    server = deployment.server
+    token = create_user(url, "trudy", password="trudy's long password")
+    with browser(deployment) as http:
+        csrf = login(http, token=token).json()["csrf_token"]
+        cookie_socket = ws_connect(
+            server.ws_url,
+            additional_headers={
+                "Origin": server.base_url,
+                "Cookie": f"{COOKIE}={http.cookies[COOKIE]}",
+            },
+            open_timeout=10,
+        )
+        token_socket = ws_connect(
+            server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10
+        )
+        with cookie_socket, token_socket:
+            for ws in (cookie_socket, token_socket):
+                assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+                ws.send(json.dumps({"type": "ping", "data": 1}))
+                assert json.loads(ws.recv(timeout=10)) == {"type": "pong", "data": 1}
+            assert http.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+            users(url, "disable", "trudy")  # the token stays, its user may not use it
+            for ws in (cookie_socket, token_socket):
+                ws.send(json.dumps({"type": "chat", "client_msg_id": "after", "content": "hi"}))
+                with pytest.raises(ConnectionClosed) as closed:
+                    ws.recv(timeout=10)
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.code == 1008
+    users(url, "enable", "trudy")
+    with ws_connect(
+        server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10
+    ) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        users(url, "revoke", "trudy")
+        ws.send(json.dumps({"type": "ping", "data": 2}))
+        with pytest.raises(ConnectionClosed) as revoked:
+            ws.recv(timeout=10)
+        assert revoked.value.rcvd is not None
+        assert revoked.value.rcvd.code == 1008

@@ -25,7 +25,7 @@ from tickertape.transport.responses_book import ResponseBook
 from tickertape.transport.responses_events import EventRenderer
 from tickertape.transport.responses_models import ResponsesRequest
 from tickertape.transport.responses_turns import start_response
-from tickertape.transport.socket_session import SocketSession
+from tickertape.transport.socket_session import Credential, SocketSession
 from tickertape.transport.strict_json import strict_loads
 from tickertape.transport.ws import serve_socket
 
@@ -40,8 +40,10 @@ async def responses_socket(websocket: WebSocket) -> None:
 
 
 class ResponsesSession(SocketSession):
-    def __init__(self, websocket: WebSocket, user: UserRecord, services: Services) -> None:
-        super().__init__(websocket, user, services)
+    def __init__(
+        self, websocket: WebSocket, user: UserRecord, services: Services, credential: Credential
+    ) -> None:
+        super().__init__(websocket, user, services, credential)
         self._lanes: dict[Lane, EventRenderer] = {}
         self._starting: set[Lane] = set()  # lanes whose response.create is being handled
         self._book = ResponseBook.of(websocket, services)

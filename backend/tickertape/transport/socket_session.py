@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from tickertape.auth.authenticator import Authenticator
 from tickertape.chat.turns import new_session_id
 from tickertape.logs import session_id_var
 from tickertape.services import Services
-from tickertape.store.types import UserRecord
+from tickertape.store.types import StoreError, UserRecord
 from tickertape.transport.connection import Connection, ConnectionConfig, SlowClient
 
 log = logging.getLogger(__name__)
@@ -23,12 +26,40 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 OVERFLOW_CLOSE_TIMEOUT_S = 1.0
+# A socket's credential is looked up again before every frame it sends (one indexed read;
+# the receive loop awaits it, so a client that floods frames only slows itself), and
+# every IDLE_RECHECK_S while no frame comes.
+IDLE_RECHECK_S = 30.0
+
+
+class Credential:
+    """What authenticated a socket (a token, a web session cookie), looked up again while
+    the socket lives: a revoked token, a disabled user or a logged-out web session closes
+    it with 1008, instead of serving it until it disconnects."""
+
+    def __init__(self, lookup: Callable[[], Awaitable[UserRecord | None]]) -> None:
+        self._lookup = lookup
+
+    @classmethod
+    def of_token(cls, authenticator: Authenticator, token: str) -> Credential:
+        return cls(lambda: authenticator.user_for_token(token))
+
+    @classmethod
+    def of_cookie(cls, authenticator: Authenticator, conn: HTTPConnection) -> Credential:
+        return cls(lambda: authenticator.user_for_cookie(conn))
+
+    async def user(self) -> UserRecord | None:
+        return await self._lookup()
 
 
 class SocketSession:
-    def __init__(self, websocket: WebSocket, user: UserRecord, services: Services) -> None:
+    def __init__(
+        self, websocket: WebSocket, user: UserRecord, services: Services, credential: Credential
+    ) -> None:
         self._ws = websocket
         self._user = user
+        self._credential = credential
+        self._checked_at = time.monotonic()
         self._services = services
         self._settings = services.settings
         self._chat = services.chat
@@ -66,6 +97,7 @@ class SocketSession:
         self._opened()
         sender = asyncio.create_task(self._conn.run_sender(), name="ws-sender")
         sender.add_done_callback(self._sender_done)
+        rechecks = asyncio.create_task(self._recheck_while_idle(), name="ws-credential")
         self._services.connections.add(self._conn)
         self._metrics.connections.inc()
         try:
@@ -75,6 +107,7 @@ class SocketSession:
             self._services.connections.discard(self._conn)
             self._metrics.connections.dec()
             sender.cancel()
+            rechecks.cancel()
             for reply_log in self._conn.detach_all():
                 self._chat.reader_left(reply_log)
             log.info("session closed")
@@ -92,11 +125,37 @@ class SocketSession:
             if len(text) > max_bytes // 4 and len(text.encode("utf-8")) > max_bytes:
                 await self._close(CLOSE_TOO_BIG, "frame too large")
                 return
+            if not await self._authentic():
+                await self._close(CLOSE_POLICY, "the credential was withdrawn")
+                return
             await self._handle(text)
             if self._conn.overflowed:
                 # It sends faster than it reads our answers: stop reading it at once (its
                 # sender may be waiting out the send deadline on a full socket).
                 await self._drop_overflowed()
+                return
+
+    async def _authentic(self) -> bool:
+        """The socket's credential still names its user (else it was revoked, its user
+        disabled, or its web session ended)."""
+        self._checked_at = time.monotonic()
+        try:
+            user = await self._credential.user()
+        except StoreError as exc:
+            # The database is out: the socket stays (turns are refused on their own until
+            # it is back); the credential is checked again at the next frame.
+            log.warning("cannot check a socket's credential: %s", exc)
+            return True
+        return user is not None and user.id == self._user.id
+
+    async def _recheck_while_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_RECHECK_S)
+            if time.monotonic() - self._checked_at >= IDLE_RECHECK_S and not (
+                await self._authentic()
+            ):
+                log.info("closing a socket whose credential was withdrawn")
+                await self._close(CLOSE_POLICY, "the credential was withdrawn")
                 return
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -19,7 +19,7 @@ from tickertape.settings import Settings
 from tickertape.store.types import UserRecord
 from tickertape.transport.deps import services_or_none
 from tickertape.transport.frames import AuthIn
-from tickertape.transport.socket_session import SocketSession
+from tickertape.transport.socket_session import Credential, SocketSession
 from tickertape.transport.strict_json import strict_loads
 from tickertape.transport.ws_session import WsSession
 
@@ -32,7 +32,7 @@ CLOSE_POLICY = 1008
 _refusals = RateLimitedLog(log, logging.INFO, interval_s=10.0)
 
 
-SessionFactory = Callable[[WebSocket, UserRecord, Services], SocketSession]
+SessionFactory = Callable[[WebSocket, UserRecord, Services, Credential], SocketSession]
 
 
 @router.websocket("/ws")
@@ -65,9 +65,12 @@ async def serve_socket(
         )
         await websocket.send_denial_response(_too_many(wait_ms))
         return
-    user = await _authenticate(websocket, authenticator, services.settings, first_frame_auth)
-    if user is None:
+    authenticated = await _authenticate(
+        websocket, authenticator, services.settings, first_frame_auth
+    )
+    if authenticated is None:
         return
+    user, credential = authenticated
     if not await services.limits.open_connection(user.id):
         _refusals.log(
             "connections", "refused connections over the per-user cap, e.g. user %s", user.name
@@ -75,36 +78,38 @@ async def serve_socket(
         await websocket.close(code=CLOSE_POLICY, reason="too many connections for this user")
         return
     try:
-        await make_session(websocket, user, services).run()
+        await make_session(websocket, user, services, credential).run()
     finally:
         services.limits.close_connection(user.id)
 
 
 async def _authenticate(
     websocket: WebSocket, authenticator: Authenticator, settings: Settings, first_frame: bool
-) -> UserRecord | None:
-    """Accept, then establish the user; on failure close 1008 with no other frame."""
+) -> tuple[UserRecord, Credential] | None:
+    """Accept, then establish the user and what proves it (checked again while the socket
+    lives); on failure close 1008 with no other frame."""
     token = bearer_token(websocket)
     await websocket.accept()
-    user: UserRecord | None = None
+    credential: Credential | None = None
     if token is not None:
-        user = await authenticator.user_for_token(token)
-    elif "origin" in websocket.headers and (
-        cookie_user := await authenticator.user_for_cookie(websocket)
-    ):
-        user = cookie_user
+        credential = Credential.of_token(authenticator, token)
+    elif "origin" in websocket.headers and await authenticator.user_for_cookie(websocket):
+        credential = Credential.of_cookie(authenticator, websocket)
     elif authenticator.mode == "none":
-        user = authenticator.local_user
+        credential = Credential.of_token(authenticator, "")
     elif first_frame:
-        user = await _first_frame_auth(websocket, authenticator, settings.auth_timeout_s)
-    if user is None and websocket.client_state == WebSocketState.CONNECTED:
+        credential = await _first_frame_auth(websocket, authenticator, settings.auth_timeout_s)
+    user = await credential.user() if credential is not None else None
+    if user is not None and credential is not None:
+        return user, credential
+    if websocket.client_state == WebSocketState.CONNECTED:
         await websocket.close(code=CLOSE_POLICY, reason="authentication failed")
-    return user
+    return None
 
 
 async def _first_frame_auth(
     websocket: WebSocket, authenticator: Authenticator, timeout_s: float
-) -> UserRecord | None:
+) -> Credential | None:
     try:
         async with asyncio.timeout(timeout_s):
             message = await websocket.receive()
@@ -117,7 +122,7 @@ async def _first_frame_auth(
         frame = AuthIn.model_validate(strict_loads(text))
     except (ValueError, RecursionError):
         return None
-    return await authenticator.user_for_token(frame.token)
+    return Credential.of_token(authenticator, frame.token)
 
 
 def _too_many(wait_ms: int) -> JSONResponse:

@@ -27,7 +27,7 @@ from tickertape.transport.frames import (
     TurnIn,
 )
 from tickertape.transport.output_rules import RulesError, output_rules, tool_of
-from tickertape.transport.socket_session import CLOSE_POLICY, SocketSession
+from tickertape.transport.socket_session import CLOSE_POLICY, Credential, SocketSession
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,12 @@ class WsSession(SocketSession):
             self._send_error(exc)
 
     async def _reauthenticate(self, frame: AuthIn) -> None:
-        user = await self._services.authenticator.user_for_token(frame.token)
+        credential = Credential.of_token(self._services.authenticator, frame.token)
+        user = await credential.user()
         if user is None or user.id != self._user.id:
             await self._close(CLOSE_POLICY, "authentication failed")
             return
+        self._credential = credential  # the one checked from now on
         self._conn.send(self._hello())
 
     def _turn_request(self, frame: TurnIn) -> TurnRequest:
