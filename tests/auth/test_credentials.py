@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from fastapi import Response
+from fastapi import Request, Response
 
 from tickertape.auth import credentials
 from tickertape.auth.authenticator import Authenticator
@@ -64,11 +64,19 @@ def test_password_rules(password: str, ok: bool) -> None:
             credentials.check_new_password(password)
 
 
-@pytest.mark.parametrize("secure", [False, True])
-def test_cookie_attributes(secure: bool) -> None:
-    auth = Authenticator(Settings(secure_cookies=secure), object(), None)
+@pytest.mark.parametrize(
+    ("flag", "scheme", "secure"),
+    [(False, "http", False), (True, "http", True), (False, "https", True), (True, "https", True)],
+)
+def test_cookie_attributes(flag: bool, scheme: str, secure: bool) -> None:
+    """`Secure` and `__Host-` with --secure-cookies, and on any request that came over
+    HTTPS (uvicorn sets the scheme from a trusted proxy's X-Forwarded-Proto)."""
+    auth = Authenticator(Settings(secure_cookies=flag), object(), None)
+    scope = {"type": "http", "scheme": scheme, "server": ("h", 443), "path": "/", "headers": []}
+    request = Request(scope)
+    assert auth.secure_cookie(request) is secure
     response = Response()
-    set_session_cookie(response, auth.cookie_name, "value", secure)
+    set_session_cookie(response, auth.cookie_name(request), "value", auth.secure_cookie(request))
     header = response.headers["set-cookie"]
     assert "HttpOnly" in header
     assert "SameSite=strict" in header

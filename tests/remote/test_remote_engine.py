@@ -19,10 +19,12 @@ from tickertape.engine.types import (
     EngineUnavailable,
     FinishReason,
     GenerationResult,
+    OutputRules,
     PromptTooLong,
     ReplyUpdate,
     SamplingParams,
     Timing,
+    Tool,
     ToolCall,
     Usage,
     text_piece,
@@ -92,6 +94,16 @@ async def test_a_call_cut_by_the_upstreams_max_tokens_ends_incomplete(
     assert text == ""
     assert result.finish_reason is FinishReason.ERROR
     assert result.error_code == "tool_call_incomplete"
+
+
+async def test_a_forced_call_cut_before_it_showed_ends_incomplete(engine: RemoteEngine) -> None:
+    """The upstream ends `length` before any call delta (it holds a call back until its
+    name is whole): with a call forced, that is a cut call too, as it is locally."""
+    forced = OutputRules(tools=(Tool("f", None, None),), tool_choice="required")
+    _, result = await ask(engine, "length", SamplingParams(output=forced))
+    assert (result.finish_reason, result.error_code) == (FinishReason.ERROR, "tool_call_incomplete")
+    _, free = await ask(engine, "length", SamplingParams(output=OutputRules(tools=forced.tools)))
+    assert free.finish_reason is FinishReason.LENGTH  # on auto, a text cut short
 
 
 async def test_defaults_omit_optional_fields(engine: RemoteEngine, upstream: Any) -> None:
@@ -241,6 +253,10 @@ async def test_prepare_truncates_by_known_context(engine: RemoteEngine) -> None:
     assert [m.role for m in prompt.messages] == ["user"]  # no result without its call
     with pytest.raises(PromptTooLong):
         await engine.prepare([ChatMessage("user", "x" * 20000)], SamplingParams())
+    # A max_tokens as large as the context keeps at most half of it, as the local engine
+    # does: a short prompt is not refused for it.
+    short = await engine.prepare([ChatMessage("user", "Hi")], SamplingParams(max_tokens=CONTEXT))
+    assert short.dropped_messages == 0
 
 
 async def test_unknown_context_leaves_truncation_upstream(upstream: Any) -> None:

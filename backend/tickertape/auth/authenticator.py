@@ -74,11 +74,13 @@ class Authenticator:
             name for o in self._allowed if (name := urlsplit(o).hostname) is not None
         }
 
-    @property
-    def cookie_name(self) -> str:
-        return (
-            "__Host-tickertape_session" if self._settings.secure_cookies else "tickertape_session"
-        )
+    def secure_cookie(self, conn: HTTPConnection) -> bool:
+        """`Secure` and `__Host-`: with --secure-cookies, or on a request that came over
+        HTTPS (directly, or through a trusted proxy's X-Forwarded-Proto)."""
+        return self._settings.secure_cookies or conn.url.scheme in ("https", "wss")
+
+    def cookie_name(self, conn: HTTPConnection) -> str:
+        return "__Host-tickertape_session" if self.secure_cookie(conn) else "tickertape_session"
 
     async def user_for_token(self, token: str) -> UserRecord | None:
         if self.mode == "none":
@@ -89,7 +91,7 @@ class Authenticator:
 
     async def session_for_cookie(self, conn: HTTPConnection) -> WebSessionRecord | None:
         """The live web session named by the cookie (unexpired, of an enabled user)."""
-        cookie = conn.cookies.get(self.cookie_name)
+        cookie = conn.cookies.get(self.cookie_name(conn))
         if self._accounts is None or not cookie or len(cookie) > MAX_CREDENTIAL_CHARS:
             return None
         return await self._accounts.get_web_session(sha256_hex(cookie))
@@ -100,7 +102,7 @@ class Authenticator:
         return None if session is None else session.user
 
     def csrf_token(self, conn: HTTPConnection) -> str | None:
-        cookie = conn.cookies.get(self.cookie_name)
+        cookie = conn.cookies.get(self.cookie_name(conn))
         return csrf_for_session(cookie) if cookie else None
 
     async def authenticate_http(self, conn: HTTPConnection) -> UserRecord | None:

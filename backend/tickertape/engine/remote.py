@@ -158,7 +158,10 @@ class RemoteEngine:
         kept = list(messages)
         dropped = 0
         if self._context is not None:
-            budget = self._context - params.max_tokens
+            # The room kept for the reply is the local engine's (engine/prompt.py): at most
+            # half the context, so a large max_tokens does not refuse a short prompt (the
+            # reply may then end `length` at the context).
+            budget = self._context - max(1, min(params.max_tokens, self._context // 2))
             # Whole turns go, oldest first (a call without its result, or a result
             # without its call, is refused by the upstream); never the system prompt or
             # the latest turn.
@@ -299,8 +302,10 @@ class RemoteEngine:
         if calls and reason in (FinishReason.STOP, FinishReason.TOOL_CALLS):
             out.push(calls.pieces())
             return FinishReason.TOOL_CALLS
-        if calls and reason is FinishReason.LENGTH:
-            # Cut inside its calls: as the local engine does, never a call to be used.
+        if reason is FinishReason.LENGTH and (calls or params.output.calls_forced):
+            # Cut inside its calls (a forced call that had not shown yet is one too: the
+            # upstream holds a call back until its name is whole): as the local engine
+            # does, never a call to be used.
             raise IncompleteToolCall("the upstream's reply was cut inside a tool call")
         return FinishReason.STOP if reason is FinishReason.TOOL_CALLS else reason
 

@@ -92,12 +92,12 @@ async def login(
     if auth.mode == "none":
         # In mode `none` every token is the local user: a cookie would add nothing.
         return SessionOut(user=_user_out(user), csrf_token=None)
-    old_cookie = request.cookies.get(auth.cookie_name)
+    old_cookie = request.cookies.get(auth.cookie_name(request))
     if old_cookie:
         await close_session(store, old_cookie)  # no session fixation: always a fresh id
     session = await open_session(store, user.id)
     set_session_cookie(
-        response, auth.cookie_name, session.cookie_value, services.settings.secure_cookies
+        response, auth.cookie_name(request), session.cookie_value, auth.secure_cookie(request)
     )
     await store.add_audit(
         user.id, "login", "password" if isinstance(body, PasswordLogin) else "token"
@@ -114,7 +114,7 @@ async def login(
 async def logout(request: Request, services: ServicesDep) -> Response:
     auth = services.authenticator
     response = Response(status_code=204)
-    cookie = request.cookies.get(auth.cookie_name)
+    cookie = request.cookies.get(auth.cookie_name(request))
     session = await auth.session_for_cookie(request)
     if cookie and session is not None:
         # Logout changes state, so a live session needs its CSRF token here too.
@@ -122,7 +122,7 @@ async def logout(request: Request, services: ServicesDep) -> Response:
         if not presented or not digests_match(presented, session.csrf_hash):
             raise HTTPException(status_code=403, detail="missing or wrong X-CSRF-Token")
         await close_session(services.store, cookie)
-    clear_session_cookie(response, auth.cookie_name, services.settings.secure_cookies)
+    clear_session_cookie(response, auth.cookie_name(request), auth.secure_cookie(request))
     return response
 
 
