@@ -19,7 +19,7 @@ import jsonschema_rs
 import pytest
 from websockets.sync.client import connect
 
-from openai import OpenAI
+from openai import BadRequestError, OpenAI
 from tests.engine import tool_model
 from tests.support.server import ServerProcess, running_server
 from tickertape.engine.demo import DEMO_MODEL_DIR
@@ -168,6 +168,27 @@ def test_a_streamed_message_of_calls_accumulates_as_the_non_streamed_one(
     assert [c.function.arguments for c in streamed.message.tool_calls or ()] == [
         c.function.arguments for c in plain.message.tool_calls or ()
     ]
+
+
+def test_a_schema_the_grammar_cannot_compile_is_a_400_naming_it(server: ServerProcess) -> None:
+    api, model = client(server)
+    bad = {"type": "object", "properties": {"x": {"type": "strang"}}}
+    with pytest.raises(BadRequestError) as chat:
+        api.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"type": "function", "function": {"name": "f", "parameters": bad}}],
+            max_tokens=4,
+        )
+    assert chat.value.param == "tools[0].function.parameters"
+    with pytest.raises(BadRequestError) as responses:
+        api.responses.create(
+            model=model,
+            input="hi",
+            tools=[{"type": "function", "name": "f", "parameters": bad, "strict": False}],
+            max_output_tokens=4,
+        )
+    assert responses.value.param == "tools[0].parameters"
 
 
 def test_a_json_schema_answer_validates(server: ServerProcess) -> None:

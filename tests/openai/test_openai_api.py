@@ -18,6 +18,12 @@ pytestmark = pytest.mark.timeout(30)
 MODEL = "test-model"
 REPLY = "The quick brown fox jumps over the lazy dog"
 USER_MSG: list[Any] = [{"role": "user", "content": "hi"}]
+CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+}
+TOOL_RESULT = {"role": "tool", "tool_call_id": "c1", "content": "18C"}
 
 
 @pytest.fixture
@@ -142,6 +148,12 @@ async def test_text_parts_and_roles(client: AsyncOpenAI, served: Any) -> None:
         ({"extra_body": {"stream": 1}}, "stream"),
         ({"extra_body": {"max_tokens": True}}, "max_tokens"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0]"),
+        # Calls and results pair up, as OpenAI checks: a result of no call, a call left
+        # without its result.
+        ({"messages": [*USER_MSG, TOOL_RESULT]}, "messages[1]"),
+        ({"messages": [*USER_MSG, CALL, {**TOOL_RESULT, "tool_call_id": "c9"}]}, "messages[2]"),
+        ({"messages": [*USER_MSG, CALL, *USER_MSG]}, "messages[2]"),
+        ({"messages": [*USER_MSG, CALL]}, "messages[1]"),
     ],
 )
 async def test_invalid_requests_are_400(

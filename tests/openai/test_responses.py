@@ -226,6 +226,12 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"max_output_tokens": 65}, "max_output_tokens"),
     ({"temperature": 3}, "temperature"),
     ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
+    # Named as the Responses API names them (not chat completions' names).
+    (
+        {"tools": [{"type": "function", "name": "f", "parameters": {"type": "string"}}]},
+        "tools[0].parameters",
+    ),
+    ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema"),
 ]
 
 

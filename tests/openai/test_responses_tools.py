@@ -20,6 +20,7 @@ from openai.types.responses import (
 )
 from websockets.asyncio.client import connect
 
+import openai
 from openai import AsyncOpenAI
 from tests.openai.responses_support import (
     Responses,
@@ -94,6 +95,16 @@ async def test_a_function_call_then_its_output(api: AsyncOpenAI, rs: Responses) 
     again = await api.responses.retrieve(first.id)
     assert again.model_dump() == first.model_dump()
 
+    # The calls need their outputs, naming calls that were made (OpenAI's 400s).
+    for unanswered in (
+        "never mind",
+        [{"type": "function_call_output", "call_id": "call_nobody_made", "output": "x"}],
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            await api.responses.create(
+                previous_response_id=first.id, input=unanswered, tools=[WEATHER]
+            )
+        assert refused.value.param == "input"
     answer = await api.responses.create(
         previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],

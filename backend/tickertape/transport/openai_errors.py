@@ -119,8 +119,14 @@ def check_model(served: ModelInfo, model: str) -> None:
         )
 
 
+_NAMED = re.compile(r"^([a-z_][a-z0-9_.\[\]]*): ")  # a message that starts with its field
+
+
 def from_chat_error(exc: ChatError) -> OpenAIError:
-    return OpenAIError.from_code(exc.code, exc.message, exc.retry_after_ms)
+    error = OpenAIError.from_code(exc.code, exc.message, exc.retry_after_ms)
+    if exc.code == "bad_request" and (named := _NAMED.match(exc.message)):
+        error.param = named.group(1)  # a schema the engine could not compile, say
+    return error
 
 
 # The names pydantic puts in an error's location for the member of a union that failed.
@@ -150,7 +156,7 @@ def from_validation(errors: Sequence[Any]) -> OpenAIError:
             400, f"We could not parse the JSON body of your request: {reason}", code="invalid_json"
         )
     param = openai_param(first.get("loc", ()))
-    if param is None and (named := re.match(r"^([a-z_]+): ", message)):
+    if param is None and (named := _NAMED.match(message)):
         # A whole-body check names its field at the start of the message.
         param, message = named.group(1), message[named.end() :]
     return OpenAIError(

@@ -97,3 +97,30 @@ class TemplateKwargs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     enable_thinking: bool | None = None
+
+
+def unanswered_calls(messages: list[ChatMessage]) -> tuple[int, str] | None:
+    """Where the history breaks OpenAI's pairing of calls and results, and how: every
+    assistant message with `tool_calls` is followed by one tool message per call, and a
+    tool message answers a call of the assistant message before it. None: it holds."""
+    pending: dict[str, bool] = {}  # the open calls' ids -> answered
+    for index, message in enumerate(messages):
+        if message.role == "tool":
+            if message.tool_call_id not in pending:
+                return index, (
+                    f"a tool message answers a call id ({message.tool_call_id!r}) that the "
+                    "assistant message before it did not make"
+                )
+            pending[message.tool_call_id] = True
+            continue
+        missing = [call_id for call_id, answered in pending.items() if not answered]
+        if missing:
+            return index, (
+                "an assistant message with tool_calls must be followed by a tool message for "
+                f"each call; no result for: {', '.join(missing)}"
+            )
+        pending = {c.id: False for c in message.tool_calls} if message.role == "assistant" else {}
+    missing = [call_id for call_id, answered in pending.items() if not answered]
+    if missing:
+        return len(messages), f"no tool message answers the calls: {', '.join(missing)}"
+    return None

@@ -25,7 +25,13 @@ from tickertape.chat.types import (
     SamplingParams,
     ToolCall,
 )
-from tickertape.transport.openai_inputs import Message, NamedToolChoice, TemplateKwargs, ToolIn
+from tickertape.transport.openai_inputs import (
+    Message,
+    NamedToolChoice,
+    TemplateKwargs,
+    ToolIn,
+    unanswered_calls,
+)
 from tickertape.transport.output_rules import output_rules, tool_of
 
 MAX_STOP_STRINGS = 4
@@ -128,6 +134,14 @@ class ChatCompletionRequest(BaseModel):
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         return check_stop(value)
+
+    @model_validator(mode="after")
+    def _calls_answered(self) -> ChatCompletionRequest:
+        broken = unanswered_calls(self.chat_messages())
+        if broken is not None:
+            index, problem = broken
+            raise ValueError(f"messages[{min(index, len(self.messages) - 1)}]: {problem}")
+        return self
 
     def chat_messages(self) -> list[ChatMessage]:
         return [m.to_chat() for m in self.messages]

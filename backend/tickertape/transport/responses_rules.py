@@ -65,6 +65,25 @@ class Echo:
         )
 
 
+# Chat completions' names of the fields the rules check, as the Responses API names them.
+_RESPONSES_NAMES = (
+    (re.compile(r"^tools\[(\d+)\]\.function\.parameters"), r"tools[\1].parameters"),
+    (re.compile(r"^response_format\.json_schema\.schema"), "text.format.schema"),
+    (re.compile(r"^response_format\.type"), "text.format.type"),
+    (re.compile(r"^response_format"), "text.format"),
+)
+
+
+def responses_name(text: str) -> str:
+    """`text` (a field's name, or a message that starts with one) in the Responses API's
+    names: `tools[0].parameters`, not `tools[0].function.parameters`."""
+    for pattern, name in _RESPONSES_NAMES:
+        text, found = pattern.subn(name, text, count=1)
+        if found:
+            break
+    return text
+
+
 def rules_of(
     tools: list[Any] | None,
     tool_choice: Any,
@@ -89,7 +108,10 @@ def rules_of(
             response_format,
         )
     except RulesError as exc:
-        raise OpenAIError(400, str(exc), code="invalid_value", param=exc.param) from exc
+        param = responses_name(exc.param)
+        raise OpenAIError(
+            400, f"{param}: {exc.message}", code="invalid_value", param=param
+        ) from exc
     echo = Echo(
         [shown for _, shown in declared],
         tool_choice if tool_choice is not None else "auto",

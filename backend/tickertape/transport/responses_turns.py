@@ -7,17 +7,20 @@ import asyncio
 import uuid
 from typing import Any
 
+from tickertape.chat.errors import ChatError
 from tickertape.chat.reply_log import ReplyLog
 from tickertape.chat.turns import TurnRequest
 from tickertape.chat.types import ChatMessage
 from tickertape.services import Services
 from tickertape.store.types import UserRecord
 from tickertape.transport.openai_errors import OpenAIError, check_model
+from tickertape.transport.openai_inputs import unanswered_calls
 from tickertape.transport.responses_book import META_KEY, Continuation, ResponseBook
 from tickertape.transport.responses_events import EventRenderer
 from tickertape.transport.responses_inputs import parse_input, stored_text
 from tickertape.transport.responses_models import ResponseMeta, ResponsesRequest
 from tickertape.transport.responses_objects import response_object
+from tickertape.transport.responses_rules import responses_name
 
 
 async def start_response(
@@ -68,6 +71,10 @@ async def start_response(
     system = body.instructions if body.instructions is not None else settings.system_prompt
     prompt = [ChatMessage("system", system)] if system else []
     prompt += [item.chat() for item in (*previous.history, *items)]
+    if (broken := unanswered_calls(prompt)) is not None:
+        # The calls of a response continued with previous_response_id need their
+        # function_call_output items, each naming a call that was made.
+        raise OpenAIError(400, f"input: {broken[1]}", code="invalid_value", param="input")
     turn = TurnRequest(
         client_msg_id=f"resp-{uuid.uuid4().hex}",
         content=stored_text(items),
@@ -83,7 +90,14 @@ async def start_response(
         record={META_KEY: meta.record()} if body.store else None,
         truncate=body.truncation == "auto",
     )
-    started = await services.chat.start_turn(user, turn)
+    try:
+        started = await services.chat.start_turn(user, turn)
+    except ChatError as exc:
+        # A schema the engine cannot compile is named by its chat completions field.
+        message = responses_name(exc.message)
+        if exc.code == "bad_request" and message != exc.message:
+            raise ChatError(exc.code, message, exc.ref) from exc
+        raise
     if started.log is None:  # cannot happen: the client_msg_id is new
         raise OpenAIError.from_code("internal", "the reply is not available")
     book.remember(started.log, meta)
