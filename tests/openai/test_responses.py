@@ -294,6 +294,15 @@ async def test_input_items_and_delete(api: AsyncOpenAI, rs: Responses) -> None:
     rest = await api.responses.input_items.list(first.id, limit=1, after=newest.data[0].id)  # type: ignore[union-attr]
     assert [i.content[0].text for i in rest.data] == ["s"]  # type: ignore[union-attr]
     assert (await api.responses.input_items.list(second.id)).data[0].content[0].text == "u2"  # type: ignore[union-attr]
+    # `include` is refused however it is spelled (the SDK sends `include[]=`).
+    wanted = ["message.output_text.logprobs"]
+    for refused in (
+        api.responses.retrieve(first.id, include=wanted),  # type: ignore[arg-type]
+        api.responses.input_items.list(first.id, include=wanted),  # type: ignore[list-item]
+    ):
+        with pytest.raises(openai.BadRequestError) as include:
+            await refused
+        assert include.value.param == "include"
 
     await api.responses.delete(second.id)
     with pytest.raises(openai.NotFoundError):

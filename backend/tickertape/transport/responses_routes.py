@@ -64,7 +64,7 @@ def build_responses_router() -> APIRouter:
         include_obfuscation: bool | None = None,  # nothing is obfuscated: accepted, unused
         include: Include = None,
     ) -> Response:
-        _refuse_include(include)
+        _refuse_include(include, request)
         found = await ResponseBook.of(request, services).find(user, response_id)
         if not stream:
             return JSONResponse(snapshot(found.log, found.meta))
@@ -122,7 +122,7 @@ def build_responses_router() -> APIRouter:
         order: Literal["asc", "desc"] = "desc",
         include: Include = None,
     ) -> Response:
-        _refuse_include(include)
+        _refuse_include(include, request)
         found = await ResponseBook.of(request, services).find(user, response_id)
         items = list(found.meta.input)
         if not items and found.conversation_id is not None:  # a turn of another entry point
@@ -148,8 +148,9 @@ def build_responses_router() -> APIRouter:
     return router
 
 
-def _refuse_include(include: list[str] | None) -> None:
-    if include:
+def _refuse_include(include: list[str] | None, request: Request) -> None:
+    # The openai SDK spells the list `include[]=...` (brackets), others `include=...`.
+    if include or request.query_params.getlist("include[]"):
         raise OpenAIError(400, "include: not supported by this server", param="include")
 
 
