@@ -4,9 +4,13 @@ once, and a retry gets the stored outcome (issue 13, second finding: the lockout
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.pipeline.conftest import Pipeline
+from tests.support.app_server import serve_app
+from tests.support.script_engine import ScriptEngine
 from tests.support.wsclient import client
 
 pytestmark = pytest.mark.timeout(60)
@@ -82,3 +86,19 @@ async def test_a_full_queue_on_the_openai_api_is_a_503_and_stores_nothing(
             assert refused.json()["error"]["code"] == "overloaded"
             assert refused.headers["retry-after-ms"] == "4000"
         assert (await http.get("/api/conversations")).json()["items"] == []
+
+
+async def test_a_stored_failure_replays_its_retry_after(tmp_path: Path) -> None:
+    """Out of memory (retention 0), `resume` reads the `end` from the store: the same
+    error as live, `retry_after_ms` included."""
+    engine = ScriptEngine()
+    async with (
+        serve_app(tmp_path, lambda _: engine, users=("alice",), resume_retention_s=0.0) as app,
+        client(app.ws_url, app.token("alice")) as ws,
+    ):
+        accepted = await ws.chat("overload", "refused-late")
+        _, _, live = await ws.collect_reply(accepted["reply_id"])
+        assert live["error"]["retry_after_ms"] == 1500
+        await ws.send({"type": "resume", "reply_id": accepted["reply_id"], "last_seq": 0})
+        stored = await ws.recv_type("end", skip=("snapshot",))
+        assert stored["error"] == live["error"]

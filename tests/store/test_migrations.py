@@ -28,6 +28,7 @@ REVISIONS = [
     "0004_response_frames",
     "0005_reasoning_tools",
     "0006_streaming_index",
+    "0007_reply_retry_after",
 ]
 
 

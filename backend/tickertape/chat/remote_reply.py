@@ -31,7 +31,11 @@ def end_of_record(record: MessageRecord) -> ReplyEnd:
     """The `end` of a reply the store holds as finished."""
     error = None
     if record.status == "error":
-        error = ReplyError(record.error_code or "internal", record.error_message or "failed")
+        error = ReplyError(
+            record.error_code or "internal",
+            record.error_message or "failed",
+            record.error_retry_after_ms,
+        )
     return ReplyEnd(
         record.seq,
         record.finish_reason or record.status,

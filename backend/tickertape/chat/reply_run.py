@@ -274,6 +274,7 @@ class ReplyRun:
                 timing,
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
+                error_retry_after_ms=error.retry_after_ms if error else None,
                 frame_ends=tuple(self.log.frame_ends(seq)),
                 reasoning=parts.reasoning or None,
                 tool_calls=tuple(parts.tool_calls) or None,

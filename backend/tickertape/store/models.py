@@ -182,6 +182,8 @@ class Message(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)  # why a reply failed, in words
     error_code: Mapped[str | None] = mapped_column(String(32))  # a contract error code
+    # When a client may retry (an `overloaded` failure): what the live `end` said.
+    error_retry_after_ms: Mapped[int | None] = mapped_column(Integer)
     # Where each of frames 1..seq ends in `content` (character offsets): the reply's frame
     # boundaries, so a reply read back from the store replays frame by frame (Responses
     # `starting_after`). NULL for replies stored before revision 0004.

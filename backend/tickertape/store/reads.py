@@ -42,6 +42,7 @@ def to_message(m: Message) -> MessageRecord:
         user_id=m.user_id,
         error_code=m.error_code,
         error_message=m.error,
+        error_retry_after_ms=m.error_retry_after_ms,
         parent_id=m.parent_id,
         params=m.params,
         frame_ends=m.frame_ends,

@@ -248,6 +248,7 @@ def finish_reply(session: Session, final: ReplyFinal) -> None:
             timing=dict(final.timing),
             error_code=final.error_code,
             error=final.error_message,
+            error_retry_after_ms=final.error_retry_after_ms,
             frame_ends=None if final.frame_ends is None else list(final.frame_ends),
             reasoning=final.reasoning,
             tool_calls=None if final.tool_calls is None else list(final.tool_calls),

@@ -75,6 +75,7 @@ class MessageRecord:
     user_id: str
     error_code: str | None = None  # why a failed reply failed (status `error`)
     error_message: str | None = None
+    error_retry_after_ms: int | None = None
     parent_id: str | None = None  # the message this one answers (None: a root)
     params: dict[str, Any] | None = None  # a reply's generation parameters (and request)
     frame_ends: list[FrameEnd] | None = None  # chat/stored_frames.py: frames 1..seq
@@ -140,6 +141,7 @@ class ReplyFinal:
     timing: dict[str, float]
     error_code: str | None = None  # status `error`: why, as a contract code and in words
     error_message: str | None = None
+    error_retry_after_ms: int | None = None
     frame_ends: tuple[FrameEnd, ...] | None = None  # chat/stored_frames.py
     reasoning: str | None = None
     tool_calls: tuple[dict[str, Any], ...] | None = None

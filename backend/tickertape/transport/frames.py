@@ -301,6 +301,8 @@ def stored_end_frame(record: MessageRecord) -> dict[str, Any]:
             "code": record.error_code or "internal",
             "message": record.error_message or "the reply failed",
         }
+        if record.error_retry_after_ms is not None:
+            frame["error"]["retry_after_ms"] = record.error_retry_after_ms
     return frame
 
 
