@@ -70,6 +70,19 @@ TOOLS: list[Any] = tools()
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 
 
+def one_forced_call(model: str, content: str, name: str, max_tokens: int) -> dict[str, Any]:
+    """A greedy request that must call `name`, once."""
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": content}],
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "function": {"name": name}},
+        "parallel_tool_calls": False,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    }
+
+
 def valid(name: str, arguments: str) -> None:
     jsonschema_rs.validate(SCHEMAS[name], json.loads(arguments))
 
@@ -150,15 +163,7 @@ def test_a_streamed_message_of_calls_accumulates_as_the_non_streamed_one(
     """The SDK's stream helper builds the final message from the deltas: a message of
     calls has `content: None` there too (the first delta says `content: null`)."""
     api, model = client(server)
-    kwargs: dict[str, Any] = {
-        "model": model,
-        "messages": [{"role": "user", "content": "Convert 5 km to miles."}],
-        "tools": TOOLS,
-        "tool_choice": {"type": "function", "function": {"name": "convert_units"}},
-        "parallel_tool_calls": False,
-        "temperature": 0,
-        "max_tokens": 80,
-    }
+    kwargs = one_forced_call(model, "Convert 5 km to miles.", "convert_units", 80)
     with api.chat.completions.stream(**kwargs) as stream:
         streamed = stream.get_final_completion().choices[0]
     plain = api.chat.completions.create(**kwargs).choices[0]
@@ -365,15 +370,7 @@ def test_through_a_remote_engine(
     with running_server(tmp, "--engine", "remote", "--upstream-url", server.base_url) as front:
         api, model = client(front)
         for stream in (False, True):
-            kwargs: dict[str, Any] = {
-                "model": model,
-                "messages": [{"role": "user", "content": "Weather in Oslo?"}],
-                "tools": TOOLS,
-                "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-                "parallel_tool_calls": False,
-                "temperature": 0,
-                "max_tokens": 120,
-            }
+            kwargs = one_forced_call(model, "Weather in Oslo?", "get_weather", 120)
             if stream:
                 calls: dict[int, list[str]] = {}
                 for chunk in api.chat.completions.create(stream=True, **kwargs):
