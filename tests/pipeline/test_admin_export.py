@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -115,3 +116,32 @@ async def test_status_filter_failed_replies_and_exports(app: AppServer) -> None:
         ):
             denied = await alice_http.get(path, params={"format": "csv"})
             assert (denied.status_code, denied.json()["error"]["code"]) == (403, "forbidden")
+
+
+async def test_the_date_and_user_filters_page_and_export_on_the_server(app: AppServer) -> None:
+    """`since` / `until` select on the server (a page, and the export of the filter); the
+    user filter takes a part of the name in any case."""
+    async with client(app.ws_url, app.token("alice")) as alice:
+        accepted = await alice.chat("dated", "d1")
+        await alice.collect_reply(accepted["reply_id"])
+    cid = accepted["conversation_id"]
+    now = datetime.now(UTC)
+    past, future = (now - timedelta(days=1)).isoformat(), (now + timedelta(days=1)).isoformat()
+    async with http(app, "root") as root:
+
+        async def listed(**params: str) -> list[str]:
+            answer = await root.get("/api/admin/conversations", params=params)
+            assert answer.status_code == 200, answer.text
+            return [item["id"] for item in answer.json()["items"]]
+
+        async def exported(**params: str) -> list[str]:
+            answer = await root.get("/api/admin/export", params={"format": "jsonl", **params})
+            assert answer.status_code == 200, answer.text
+            return [json.loads(line)["id"] for line in answer.text.splitlines()]
+
+        assert await listed(since=past, until=future) == [cid]
+        assert await listed(until=past) == await exported(until=past) == []
+        assert await listed(since=future) == await exported(since=future) == []
+        assert await exported(since=past, user="ALI") == [cid]
+        assert await listed(user="LIC") == [cid]
+        assert await listed(until="2024-03-11T00:00:00") == []  # no offset: UTC

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -131,8 +132,26 @@ async def test_search_covers_replies_and_filters_by_user(store: SqlStore) -> Non
     only_bob = await store.list_conversations(None, 10, None, query="42", user_name="bob")
     assert [(c.id, c.user.name) for c in only_bob.items] == [(b.conversation_id, "bob")]
     assert (await store.list_conversations(None, 10, None, user_name="nobody")).items == []
+    # A part of the name, in any case.
+    for part in ("LIC", "Alice", "al"):
+        found = await store.list_conversations(None, 10, None, user_name=part)
+        assert [c.user.name for c in found.items] == ["alice"], part
     mine = await store.list_conversations(alice.id, 10, None)
     assert [c.id for c in mine.items] == [a.conversation_id]
+
+
+async def test_admin_listing_filters_by_dates(store: SqlStore) -> None:
+    """`since`: active at or after it (updated_at); `until`: started before it."""
+    alice = await store.ensure_user("alice", "user")
+    turn = await store.start_turn(alice.id, "d", "dated", None, {})
+    now, hour = datetime.now(UTC), timedelta(hours=1)
+
+    async def listed(**dates: datetime) -> list[str]:
+        return [c.id for c in (await store.list_conversations(None, 10, None, **dates)).items]
+
+    assert await listed(since=now - hour, until=now + hour) == [turn.conversation_id]
+    assert await listed(since=now + hour) == []
+    assert await listed(until=now - hour) == []
 
 
 async def test_cursor_pagination_walks_every_conversation_once(store: SqlStore) -> None:

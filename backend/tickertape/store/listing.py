@@ -51,7 +51,12 @@ def _filtered(stmt: Any, user_id: str | None, where: ConversationFilter) -> Any:
     if user_id is not None:
         stmt = stmt.where(Conversation.user_id == user_id)
     if where.user_name:
-        stmt = stmt.where(User.name == where.user_name)
+        name = "%" + escape_like(where.user_name.lower()) + "%"
+        stmt = stmt.where(func.lower(User.name).like(name, escape="\\"))
+    if where.since is not None:
+        stmt = stmt.where(Conversation.updated_at >= where.since)
+    if where.until is not None:
+        stmt = stmt.where(Conversation.created_at < where.until)
     if where.conversation_id:
         stmt = stmt.where(Conversation.id == where.conversation_id)
     if where.status:

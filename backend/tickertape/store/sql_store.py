@@ -222,8 +222,12 @@ class SqlStore:
         query: str | None = None,
         user_name: str | None = None,
         status: MessageStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Page:
-        where = ConversationFilter(query=query, user_name=user_name, status=status)
+        where = ConversationFilter(
+            query=query, user_name=user_name, status=status, since=since, until=until
+        )
         return await self._listing.list_conversations(user_id, limit, cursor, where)
 
     async def get_transcript(self, conversation_id: str, user_id: str | None) -> Transcript:

@@ -117,9 +117,11 @@ class ConversationFilter:
     """What an admin listing or export selects; empty fields select everything."""
 
     query: str | None = None  # a substring of some message's text, case-insensitive
-    user_name: str | None = None
+    user_name: str | None = None  # a substring of the owner's name, case-insensitive
     status: MessageStatus | None = None  # some message has this status (`error`: failed)
     conversation_id: str | None = None
+    since: datetime | None = None  # active since: updated at or after it
+    until: datetime | None = None  # started before it (exclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +216,12 @@ class Store(Protocol):
         query: str | None = None,
         user_name: str | None = None,
         status: MessageStatus | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> Page:
         """Newest first by updated_at. user_id None = every user's (admin; then each
-        summary says `has_error`). `status`: only conversations with a message in it."""
+        summary says `has_error`). `status`: only conversations with a message in it;
+        `since` / `until`: see ConversationFilter."""
 
     async def get_transcript(self, conversation_id: str, user_id: str | None) -> Transcript:
         """Raises NotFound when missing or (user_id given) not that user's."""

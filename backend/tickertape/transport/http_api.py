@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -27,6 +28,9 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 Search = Annotated[str | None, Query(max_length=500)]
 UserName = Annotated[str | None, Query(max_length=200)]
 Status = Annotated[MessageStatus | None, Query()]
+# ISO 8601; without an offset it is UTC.
+Since = Annotated[datetime | None, Query(description="active since (updated at or after)")]
+Until = Annotated[datetime | None, Query(description="started before (exclusive)")]
 ExportFormat = Literal["jsonl", "csv", "markdown"]
 
 
@@ -37,6 +41,10 @@ class ConversationPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(None, min_length=1, max_length=200)
     active_message_id: str | None = Field(None, min_length=1, max_length=64)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 async def _page(listing: Awaitable[Page]) -> Page:
@@ -108,13 +116,24 @@ async def admin_list(
     q: Search = None,
     user: UserName = None,
     status: Status = None,
+    since: Since = None,
+    until: Until = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """`status`: only conversations with a message in it (`error`: a failed reply)."""
+    """`user`: a part of the owner's name (any case); `status`: only conversations with a
+    message in it (`error`: a failed reply); `since` / `until`: active since, started
+    before."""
     page = await _page(
         store.list_conversations(
-            None, limit, cursor, query=q or None, user_name=user or None, status=status
+            None,
+            limit,
+            cursor,
+            query=q or None,
+            user_name=user or None,
+            status=status,
+            since=_aware(since),
+            until=_aware(until),
         )
     )
     return {"items": [summary_json(s, True) for s in page.items], "next_cursor": page.next_cursor}
@@ -151,6 +170,8 @@ async def admin_export(
     q: Search = None,
     user: UserName = None,
     status: Status = None,
+    since: Since = None,
+    until: Until = None,
     conversation_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
     """The conversations the admin listing's filters select (every one by default), or
@@ -163,7 +184,9 @@ async def admin_export(
             await store.get_transcript(conversation_id, None)
         except NotFound:
             raise _not_found() from None
-    where = ConversationFilter(q or None, user or None, status, conversation_id or None)
+    where = ConversationFilter(
+        q or None, user or None, status, conversation_id or None, _aware(since), _aware(until)
+    )
     audit = getattr(store, "add_audit", None)
     if audit is not None:
         await audit(admin.id, f"export_{format}", conversation_id or None)

@@ -2,9 +2,10 @@
 // size), paging with "Load more", and the rows.
 //
 // Date filter: "Active from" and "Started until" are sent as `since` and `until` (ISO 8601,
-// local midnight; `until` is exclusive, the day after the chosen date) AND applied here,
-// so it works whether or not the server supports them: a conversation matches when it was
-// active on or after `since` (updated_at) and started before `until` (created_at).
+// local midnight; `until` is exclusive, the day after the chosen date): the server pages
+// and exports by them. A conversation matches when it was active on or after `since`
+// (updated_at) and started before `until` (created_at); rows are checked here too, so a
+// row that changed since the page was read does not slip in.
 // "Failed replies only" is sent as `status=error`, and applied here too when the rows say
 // their status.
 

@@ -82,8 +82,8 @@ const exportError = (err) => {
   statusLine.textContent = `Export failed: ${describeApiError(err)}`;
 };
 byId('export-button').addEventListener('click', (e) => {
-  const { q, user, status } = list.filters;
-  exportFromButton(e.currentTarget, { format: exportFormat.value, q, user, status }, exportError);
+  const { q, user, status, since, until } = list.filters;
+  exportFromButton(e.currentTarget, { format: exportFormat.value, q, user, status, since, until }, exportError);
 });
 byId('export-conversation').addEventListener('click', (e) => {
   exportFromButton(e.currentTarget, { format: conversationFormat.value, conversationId: transcript.openId }, exportError);

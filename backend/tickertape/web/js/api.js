@@ -76,7 +76,7 @@ export const adminApi = {
     apiFetch(`/api/admin/conversations${query({ q, user, status, limit, cursor, since, until })}`),
   get: (id) => apiFetch(`/api/admin/conversations/${enc(id)}`),
   // format: jsonl | csv | markdown; the other fields narrow what is exported.
-  exportBlob: async ({ format = 'jsonl', q, user, status, conversationId } = {}) => (await apiFetch(
-    `/api/admin/export${query({ format, q, user, status, conversation_id: conversationId })}`, {}, { raw: true },
+  exportBlob: async ({ format = 'jsonl', q, user, status, since, until, conversationId } = {}) => (await apiFetch(
+    `/api/admin/export${query({ format, q, user, status, since, until, conversation_id: conversationId })}`, {}, { raw: true },
   )).blob(),
 };
