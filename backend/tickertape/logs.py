@@ -71,6 +71,10 @@ class _ClientNoiseFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name != "uvicorn.error":
             return True
+        if record.levelno <= logging.DEBUG and str(record.msg).startswith(("<", ">")):
+            # The WebSocket protocol's log of each frame sent or received, cut to a length:
+            # an `auth` frame's token and message contents, past any redaction. Never kept.
+            return False
         message = record.getMessage()
         if message.startswith("Invalid UTF-8"):
             record.levelno, record.levelname = logging.INFO, "INFO"
@@ -150,3 +154,6 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The websockets library logs every frame at DEBUG under its own name when a protocol
+    # is built without uvicorn's logger: frames are contents and tokens, never logged.
+    logging.getLogger("websockets").setLevel(max(logging.INFO, root.level))

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tickertape.auth.credentials import csrf_for_session, new_api_token, new_session_secret
-from tickertape.logs import JsonFormatter, TextFormatter, redact
+from tickertape.logs import JsonFormatter, TextFormatter, configure_logging, redact
 
 TOKEN = new_api_token()
 COOKIE = new_session_secret()
@@ -54,3 +54,26 @@ def test_formatters_redact_messages_and_tracebacks(formatter: logging.Formatter)
     assert TOKEN not in out
     if isinstance(formatter, JsonFormatter):
         json.loads(out)  # still one valid JSON object
+
+
+def test_websocket_frames_never_reach_the_log_even_at_debug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The protocol logs each frame at DEBUG cut to a length (`'{"type":"auth","token":
+    "tt_abc...'`): a truncated token slips past redaction, so the lines are dropped."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("debug", "json")
+        frames = logging.getLogger("uvicorn.error")
+        cut = f'{{"type":"auth","token":"{TOKEN[:30]}'
+        frames.debug("< TEXT '%s...' [60 bytes]", cut)
+        frames.debug("> TEXT '%s...' [60 bytes]", '{"type":"token","text":"private words')
+        frames.debug("= connection is OPEN")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    logged = capsys.readouterr().err
+    assert TOKEN[10:30] not in logged
+    assert "private words" not in logged
+    assert "connection is OPEN" in logged  # the rest of the protocol's debug lines stay

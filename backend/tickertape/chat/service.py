@@ -71,6 +71,9 @@ class ChatService:
         self._runs: dict[str, ReplyRun] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._draining = False
+        self._starting = 0  # start_turn calls under way (drain() waits for them)
+        self._no_starts = asyncio.Event()
+        self._no_starts.set()
         self._created = int(time.time())
 
     @property
@@ -80,6 +83,16 @@ class ChatService:
 
     # -- turns ---------------------------------------------------------------------
     async def start_turn(self, user: UserRecord, request: TurnRequest) -> TurnStarted:
+        self._starting += 1
+        self._no_starts.clear()
+        try:
+            return await self._start_turn(user, request)
+        finally:
+            self._starting -= 1
+            if not self._starting:
+                self._no_starts.set()
+
+    async def _start_turn(self, user: UserRecord, request: TurnRequest) -> TurnStarted:
         ref = request.client_msg_id
         try:
             lease = await self._admit(user, ref)
@@ -122,6 +135,11 @@ class ChatService:
             # Committed already: the reply ends as failed (its followers get `end`, a
             # retry gets this outcome from the store) and the user's place is free now.
             run.fail(exc.code, exc.message, exc.retry_after_ms)
+        if self._draining:
+            # The shutdown began while this turn was being committed: it passed the check
+            # above, and drain() did not see it among the replies streaming. Stopped like
+            # them (stored `interrupted`, its `end` sent before the sockets close).
+            self._stop_reply(turn.reply_id)
         if not request.store:
             return TurnStarted(ref, turn.reply_id, None, None, reply_log, prompt.dropped_messages)
         started = TurnStarted.of(turn, reply_log, prompt.dropped_messages)
@@ -366,6 +384,10 @@ class ChatService:
         self._draining = True
         for reply_log in self.hub.streaming():
             self._stop_reply(reply_log.reply_id)
-        await asyncio.gather(*(run.done.wait() for run in list(self._runs.values())))
+        # Turns committing at this moment start their runs (already stopped) after this
+        # snapshot: wait for them, then until no run is left.
+        await self._no_starts.wait()
+        while runs := [run for run in self._runs.values() if not run.done.is_set()]:
+            await asyncio.gather(*(run.done.wait() for run in runs))
         if self._ticker is not None:
             self._ticker.cancel()

@@ -228,6 +228,11 @@ def _closing_chunks(chunks: ChunkFactory, end: ReplyEnd) -> list[dict[str, Any] 
         # Headers are sent: an error object in the stream is what OpenAI clients raise on.
         error = OpenAIError.from_code(end.error.code, end.error.message, end.error.retry_after_ms)
         return [error.body(), "[DONE]"]
+    if end.finish_reason == "interrupted":
+        # Cut by a shutdown: not an answer that ended (`stop` would say it is whole), the
+        # same error a non-streamed request gets.
+        error = OpenAIError.from_code("overloaded", "the server is restarting", 1000)
+        return [error.body(), "[DONE]"]
     usage = chunks.usage(end)
     return [chunks.finish(end), *([usage] if usage is not None else []), "[DONE]"]
 
