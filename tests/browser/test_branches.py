@@ -84,12 +84,14 @@ def test_regenerate_edit_and_switch_branches(
     conv_id = conversation_id(page)
     first_id = first.get_attribute("data-reply-id")
 
-    # Regenerate: a second reply to the same question, shown as version 2/2.
-    first.locator(".regenerate-reply").click()
+    # Regenerate: a second reply to the same question, shown as version 2/2. A double
+    # click sends one turn (a second would be refused while the first streams).
+    first.locator(".regenerate-reply").dblclick()
     second = page.locator(".message.assistant")
     expect(second).to_have_count(1)
     expect(second.locator(".branch-position")).to_have_text("2/2")
     wait_until_done(second)
+    expect(page.locator(".error-item")).to_have_count(0)
     second_id = second.get_attribute("data-reply-id")
     assert second_id != first_id
     stored = stored_conversation(api, conv_id)

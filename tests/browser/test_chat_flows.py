@@ -259,6 +259,9 @@ def test_phone_composer_enter_is_a_newline_send_on_the_same_row_tap_targets(
     reply = page.locator(".message.assistant").last
     wait_until_done(reply)
     expect(page.locator(".message.user .message-body")).to_have_text("first line\nsecond line")
+    details = reply.locator(".message-details summary")
+    expect(details).to_have_count(1)
+    assert details.bounding_box()["height"] >= 44  # a disclosure is a tap target too
     # On a desktop, Enter sends again and the placeholder says so.
     page.set_viewport_size(DESKTOP)
     expect(box).to_have_attribute("placeholder", re.compile("Enter to send"))

@@ -152,6 +152,9 @@ export function wireSessionEvents({ session, view, list, transcript, composer, s
 // Retry re-sends the question as a new message; with it, it is a regenerate.
 export function messageActions({ session, view, transcript, settings, showError, showApiError, refresh }) {
   const regenerate = (item) => {
+    // One turn per reply shown: a double click (or Retry then Regenerate) sends one.
+    if (item.dataset.regenerating) return;
+    item.dataset.regenerating = 'yes';
     const userMessageId = item.dataset.parentId;
     if (session.treeSupported && userMessageId) {
       session.sendTurn({ kind: 'regenerate', conversationId: view.currentId, userMessageId, params: settings.params() });

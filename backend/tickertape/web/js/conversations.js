@@ -207,6 +207,7 @@ export class ConversationList {
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
         e.preventDefault();
+        e.stopPropagation(); // cancels the rename only: the phone's drawer stays open
         cancel();
       }
     });
