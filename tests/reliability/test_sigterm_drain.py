@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -58,6 +60,26 @@ async def _stream(
             seen.close_code = c.ws.close_code
 
 
+async def _sse(base_url: str, events: list[object], streaming: asyncio.Event) -> None:
+    """A streamed chat completion alongside: its events to the end of the response."""
+    body = {
+        "model": "tickertape-demo",
+        "messages": [{"role": "user", "content": "Tell me about the sea."}],
+        "stream": True,
+        **long_params(2000),
+    }
+    async with (
+        httpx.AsyncClient(timeout=120) as http,
+        http.stream("POST", f"{base_url}/v1/chat/completions", json=body) as answer,
+    ):
+        assert answer.status_code == 200, await answer.aread()
+        async for line in answer.aiter_lines():
+            if line.startswith("data: "):
+                data = line.removeprefix("data: ")
+                events.append(data if data == "[DONE]" else json.loads(data))
+                streaming.set()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path: Path) -> None:
@@ -80,6 +102,10 @@ async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path
             asyncio.create_task(_stream(server.ws_url, s, first_token, accepted)) for s in seen
         ]
         await asyncio.wait_for(first_token.wait(), 120)
+        sse_events: list[object] = []
+        sse_streaming = asyncio.Event()
+        sse = asyncio.create_task(_sse(server.base_url, sse_events, sse_streaming))
+        await asyncio.wait_for(sse_streaming.wait(), 120)
         # Every turn is committed before the signal: the test is about replies, not refusals.
         while accepted[0] < STREAMS:
             done, _ = await asyncio.wait(tasks, timeout=0.05, return_when=asyncio.FIRST_EXCEPTION)
@@ -88,7 +114,7 @@ async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path
         started = time.monotonic()
         code = await asyncio.to_thread(server.terminate, SHUTDOWN_TIMEOUT_S + 30)
         exit_s = time.monotonic() - started
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        await asyncio.wait_for(asyncio.gather(*tasks, sse), 30)
     finally:
         server.stop()
     # Uvicorn re-raises the signal after a clean shutdown, so the exit status is "killed by
@@ -100,6 +126,13 @@ async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path
     assert {s.close_code for s in seen} == {CLOSE_SERVICE_RESTART}
     assert all(s.end is not None and s.end["finish_reason"] == "interrupted" for s in seen)
     assert any(s.text for s in seen)  # the batch was streaming when the signal came
+    # The SSE rendering of an interrupted reply: an error event, never a `finish_reason`
+    # that would call the cut text a whole answer.
+    assert sse_events[-1] == "[DONE]"
+    last = sse_events[-2]
+    assert isinstance(last, dict)
+    assert last["error"]["code"] == "overloaded", last
+    assert not [e for e in sse_events if isinstance(e, dict) and _finished(e)]
 
     server.start()
     try:
@@ -112,3 +145,8 @@ async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path
     finally:
         server.stop()
     print(f"{STREAMS} streams interrupted, exit in {exit_s:.1f} s")
+
+
+def _finished(event: dict[str, object]) -> bool:
+    choices = event.get("choices")
+    return isinstance(choices, list) and any(c.get("finish_reason") for c in choices)
