@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import uvicorn
@@ -27,7 +29,17 @@ def _progress(line: str) -> None:
     print(f"tickertape: {line}", flush=True)
 
 
-async def prepare_database(settings: Settings, *, migrate: bool) -> None:
+def _progress_for(settings: Settings) -> Callable[[str], None]:
+    """Start-up progress: plain lines for a person, log events with `--log-format json`
+    (every line a machine reads is then JSON)."""
+    if settings.log_format == "json":
+        return logging.getLogger("tickertape.serve").info
+    return _progress
+
+
+async def prepare_database(
+    settings: Settings, *, migrate: bool, progress: Callable[[str], None] = _progress
+) -> None:
     """Fail fast, in one line, on an unreachable database; apply migrations if asked."""
     from tickertape.store.db import check_connection, create_engine
     from tickertape.store.migrations import upgrade_to_head
@@ -39,7 +51,7 @@ async def prepare_database(settings: Settings, *, migrate: bool) -> None:
         finally:
             await engine.dispose()
         if migrate:
-            await upgrade_to_head(settings.database_url, _progress)
+            await upgrade_to_head(settings.database_url, progress)
     except StoreError as exc:
         _fail(f"--database-url: {exc}")
 
@@ -95,10 +107,11 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     check_local_model(settings)
     asyncio.run(check_redis(settings))
-    asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start))
+    progress = _progress_for(settings)
+    asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start, progress=progress))
 
     app = create_app(settings)
-    _progress(
+    progress(
         f"listening on http://{_url_host(settings.host)}:{settings.port} "
         f"(model {settings.model if settings.engine == 'local' else settings.upstream_url}, "
         f"database {redact_url(settings.database_url)}, auth {settings.auth_mode}"
