@@ -101,16 +101,24 @@ def test_regenerate_edit_and_switch_branches(
     expect(page.locator(".message.user")).to_have_count(1)  # no new question
     shot(page, screenshot_dir, f"regenerated-{_size(viewport)}")
 
-    # Back to version 1, and forward again.
-    second.locator(".branch-prev").click()
+    # Back to version 1, and forward again; from the keyboard, focus stays on the switcher
+    # of the redrawn message (at an end, on the other arrow).
+    second.locator(".branch-prev").focus()
+    page.keyboard.press("Enter")
     expect(page.locator(f".message.assistant[data-reply-id='{first_id}']")).to_be_visible()
     expect(page.locator(".message.assistant .branch-position")).to_have_text("1/2")
+    expect(page.locator(".message.assistant .branch-next")).to_be_focused()
     assert stored_conversation(api, conv_id)["active_leaf_id"] == first_id
-    page.locator(".message.assistant .branch-next").click()
+    page.keyboard.press("Enter")
     expect(page.locator(f".message.assistant[data-reply-id='{second_id}']")).to_be_visible()
+    expect(page.locator(".message.assistant .branch-prev")).to_be_focused()
 
-    # Edit the question: a sibling user message with its own reply.
+    # Edit the question: a sibling user message with its own reply. Escape gives the
+    # keyboard back to Edit.
     user = page.locator(".message.user")
+    user.locator(".edit-message").click()
+    page.keyboard.press("Escape")
+    expect(user.locator(".edit-message")).to_be_focused()
     user.locator(".edit-message").click()
     page.fill(".edit-input", "Tell me about penguins.")
     page.click(".edit-save")

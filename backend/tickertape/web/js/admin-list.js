@@ -86,7 +86,10 @@ export class AdminList {
       else this.rows.replaceChildren(...rows);
       this.shown += items.length;
       this.nextCursor = page.next_cursor ?? null;
+      const hadFocus = document.activeElement === this.nextPage;
       this.nextPage.hidden = !this.nextCursor;
+      // The last page hides "Load more": focus goes on to the first row it added.
+      if (hadFocus && this.nextPage.hidden) rows[0]?.querySelector('button')?.focus();
       this.statusLine.textContent = this.shown === 0
         ? 'No conversations match.'
         : `${this.shown} conversation${this.shown === 1 ? '' : 's'}${this.nextCursor ? ' (more available)' : ''}.`;

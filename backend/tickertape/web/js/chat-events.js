@@ -158,6 +158,9 @@ export function messageActions({ session, view, transcript, settings, showError,
     const userMessageId = item.dataset.parentId;
     if (session.treeSupported && userMessageId) {
       session.sendTurn({ kind: 'regenerate', conversationId: view.currentId, userMessageId, params: settings.params() });
+      // The transcript is redrawn under the button that had focus: keyboard users go on
+      // from the composer, not from the top of the page.
+      document.getElementById('composer-input')?.focus();
     } else {
       const content = transcript.userTextBefore(item);
       if (!content) return;
@@ -180,7 +183,7 @@ export function messageActions({ session, view, transcript, settings, showError,
       session.sendTurn({ kind: 'edit', conversationId: view.currentId, messageId: item.dataset.messageId, content, params: settings.params() });
       refresh();
     },
-    onSwitchBranch: async (messageId) => {
+    onSwitchBranch: async (messageId, direction) => {
       const id = view.currentId;
       try {
         await conversationsApi.switchBranch(id, messageId);
@@ -188,7 +191,12 @@ export function messageActions({ session, view, transcript, settings, showError,
         showApiError(err);
         return;
       }
-      if (view.currentId === id) view.open(id, { reload: true });
+      if (view.currentId !== id) return;
+      await view.open(id, { reload: true });
+      // Focus stays on the switcher, in the redrawn message (the other arrow at an end).
+      const switcher = document.querySelector(`.message[data-message-id="${CSS.escape(messageId)}"] .branch-switcher`);
+      const same = switcher?.querySelector(`.branch-${direction}:not([disabled])`);
+      (same ?? switcher?.querySelector('button:not([disabled])'))?.focus();
     },
   };
 }

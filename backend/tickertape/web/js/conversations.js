@@ -147,7 +147,13 @@ export class ConversationList {
     const filtering = Boolean(this.filterInput.value.trim());
     this.emptyElement.hidden = this.items.size > 0 || filtering;
     this.filterEmptyElement.hidden = !filtering || sections.length > 0;
+    const hadFocus = document.activeElement === this.loadMoreButton;
     this.loadMoreButton.hidden = !this.nextCursor;
+    // The last page hides "Load more": focus goes on to the last conversation listed.
+    if (hadFocus && this.loadMoreButton.hidden) {
+      const opens = this.container.querySelectorAll('.conversation-open');
+      opens[opens.length - 1]?.focus();
+    }
   }
 
   // Re-mark the running conversations without rebuilding the list.

@@ -70,7 +70,7 @@ export function failureText({ finishReason, error }) {
 function branchSwitcher(siblingIds, currentId, onSwitchBranch) {
   const index = siblingIds.indexOf(currentId);
   if (siblingIds.length < 2 || index < 0) return null;
-  const go = (delta) => () => onSwitchBranch(siblingIds[index + delta]);
+  const go = (delta) => () => onSwitchBranch(siblingIds[index + delta], delta < 0 ? 'prev' : 'next');
   return el('div', { class: 'branch-switcher', role: 'group', 'aria-label': 'Versions of this message' },
     el('button', {
       type: 'button', class: 'icon-button branch-prev', 'aria-label': 'Previous version', title: 'Previous version',
@@ -155,6 +155,8 @@ export function editInPlace(item) {
     const finish = (value) => {
       form.replaceWith(body);
       item.classList.remove('editing');
+      // Keyboard users land back on Edit (the editor that had focus is gone).
+      if (value === null) item.querySelector('.edit-message')?.focus();
       resolve(value);
     };
     const form = el('form', { class: 'edit-form' }, area,
