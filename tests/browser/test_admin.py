@@ -176,3 +176,20 @@ def test_admin_failed_only_filter_reasons_sampling_and_exports(
     markdown = Path(info.value.path()).read_text(encoding="utf-8")
     assert f"First {word} question." in markdown
     assert f"Second {word} question." not in markdown
+
+
+def test_admin_transcript_shows_every_branch(page: Any, live_server: Any) -> None:
+    """A regenerated reply is still in the admin's transcript, marked "other branch"."""
+    conv_id = _make_conversation(page, live_server.base_url, "Tell me a joke.")
+    first = page.locator(".message.assistant").last
+    first_id = first.get_attribute("data-reply-id")
+    first.locator(".regenerate-reply").click()
+    expect(page.locator(".message.assistant .branch-position")).to_have_text("2/2")
+    wait_until_done(page.locator(".message.assistant").last)
+
+    page.goto(f"{live_server.base_url}/admin#c={conv_id}")
+    expect(page.locator(".admin-message")).to_have_count(3)  # the question, both replies
+    other = page.locator(".admin-message.other-branch")
+    expect(other).to_have_count(1)
+    expect(other).to_have_attribute("data-message-id", first_id or "")
+    expect(other.locator(".branch-badge")).to_have_text("other branch")

@@ -1,6 +1,9 @@
 // The admin viewer's transcript panel: every message with its status, finish reason,
 // the reason of a failure, sampling settings, usage and timing, a reply's thinking
-// (collapsed) and its tool calls with their results; the search words marked.
+// (collapsed) and its tool calls with their results; the search words marked. Every
+// branch is shown (the API's `tree`, in creation order): messages off the branch the
+// user sees now are marked "other branch", so a failed reply that was regenerated, or a
+// question that was edited, is still there for the admin.
 //
 // Live transcripts are POLLED (GET every second while any message is "streaming"), not
 // followed over the WebSocket: `resume` only works for the caller's own replies
@@ -47,7 +50,7 @@ function formatMs(ms) {
   return typeof ms === 'number' ? `${ms} ms` : '—';
 }
 
-function messageItem(message, query) {
+function messageItem(message, query, otherBranch) {
   const details = [
     ['status', message.status ?? '—'],
     ['finish', message.finish_reason ?? '—'],
@@ -72,10 +75,14 @@ function messageItem(message, query) {
     .filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0));
   return el(
     'li',
-    { class: `admin-message role-${message.role}`, dataset: { messageId: message.id, status: message.status ?? '' } },
+    {
+      class: `admin-message role-${message.role}${otherBranch ? ' other-branch' : ''}`,
+      dataset: { messageId: message.id, status: message.status ?? '' },
+    },
     el('div', { class: 'admin-message-head' },
       el('span', { class: 'role-badge' }, message.role),
       el('span', { class: `status-badge status-${message.status}` }, message.status ?? ''),
+      otherBranch ? el('span', { class: 'branch-badge' }, 'other branch') : null,
       el('time', { datetime: message.created_at ?? '' }, formatDateTime(message.created_at))),
     message.error
       ? el('p', { class: 'message-failure' }, `${message.error.code}: ${message.error.message || describeError(message.error)}`)
@@ -144,7 +151,7 @@ export class AdminTranscript {
     }
     if (generation !== this.generation) return;
     this.#render(conversation);
-    const live = (conversation.messages ?? []).some((m) => m.status === 'streaming');
+    const live = (conversation.tree ?? conversation.messages ?? []).some((m) => m.status === 'streaming');
     this.live.hidden = !live;
     if (live) this.#schedule(id, generation);
     else this.#stopPolling();
@@ -167,15 +174,17 @@ export class AdminTranscript {
     // Keyed update: while polling, only messages that changed are re-rendered.
     const seen = new Set();
     let previous = null;
-    for (const message of conversation.messages ?? []) {
+    const onPath = new Set((conversation.messages ?? []).map((m) => m.id));
+    for (const message of conversation.tree ?? conversation.messages ?? []) {
       seen.add(message.id);
+      const otherBranch = !onPath.has(message.id);
       const signature = JSON.stringify([
         message.content, message.status, message.finish_reason, message.usage, message.timing, message.error, message.params,
-        message.reasoning, message.tool_calls,
+        message.reasoning, message.tool_calls, otherBranch,
       ]);
       let entry = this.elements.get(message.id);
       if (!entry || entry.signature !== signature) {
-        const item = messageItem(message, this.query);
+        const item = messageItem(message, this.query, otherBranch);
         if (entry) entry.item.replaceWith(item);
         else if (previous) previous.after(item);
         else this.messages.prepend(item);
