@@ -145,3 +145,6 @@ async def test_the_date_and_user_filters_page_and_export_on_the_server(app: AppS
         assert await exported(since=past, user="ALI") == [cid]
         assert await listed(user="LIC") == [cid]
         assert await listed(until="2024-03-11T00:00:00") == []  # no offset: UTC
+        for bad in ("0.5", "2024-13-45", "yesterday"):  # not a number as a Unix time either
+            answer = await root.get("/api/admin/conversations", params={"until": bad})
+            assert answer.status_code == 400, bad

@@ -28,9 +28,16 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 Search = Annotated[str | None, Query(max_length=500)]
 UserName = Annotated[str | None, Query(max_length=200)]
 Status = Annotated[MessageStatus | None, Query()]
-# ISO 8601; without an offset it is UTC.
-Since = Annotated[datetime | None, Query(description="active since (updated at or after)")]
-Until = Annotated[datetime | None, Query(description="started before (exclusive)")]
+# ISO 8601 instants (without an offset: UTC). A string checked here, not pydantic's
+# datetime, which would also take a number as a Unix time.
+_INSTANT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+Since = Annotated[
+    str | None,
+    Query(pattern=_INSTANT, description="ISO 8601: active since (updated at or after)"),
+]
+Until = Annotated[
+    str | None, Query(pattern=_INSTANT, description="ISO 8601: started before (exclusive)")
+]
 ExportFormat = Literal["jsonl", "csv", "markdown"]
 
 
@@ -43,8 +50,14 @@ class ConversationPatch(BaseModel):
     active_message_id: str | None = Field(None, min_length=1, max_length=64)
 
 
-def _aware(when: datetime | None) -> datetime | None:
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+def _aware(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(status_code=400, detail=f"not an ISO 8601 instant: {text}") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 async def _page(listing: Awaitable[Page]) -> Page:
