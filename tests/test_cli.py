@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -100,12 +99,3 @@ def test_onednn_refused_for_a_float16_checkpoint_under_dtype_auto(tmp_path: Path
     args = ("serve", "--database-url", url, "--model", str(tmp_path / "ckpt"))
     refused = run_cli(*args, "--linear-kernel", "onednn")
     assert_one_line_error(refused, "--linear-kernel onednn", "is float16 (--dtype auto)")
-
-
-def test_a_port_in_use_is_one_line_before_anything_loads(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        port = str(taken.getsockname()[1])
-        result = run_cli("serve", "--database-url", url, "--port", port)
-    assert_one_line_error(result, "--port: cannot listen")
-    assert not (tmp_path / "t.db").exists()  # refused before the migrations

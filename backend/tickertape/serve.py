@@ -103,20 +103,9 @@ async def check_redis(settings: Settings) -> None:
         _fail(f"--redis-url: {exc}")
 
 
-def check_port(settings: Settings) -> None:
-    """A port taken by another process is refused now, in one line, not after migrations
-    and the model load (uvicorn binds last). A probe: the listening socket is uvicorn's."""
-    try:
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        socket.create_server((settings.host, settings.port), family=family).close()
-    except OSError as exc:
-        _fail(f"--port: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-
-
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     check_local_model(settings)
-    check_port(settings)
     asyncio.run(check_redis(settings))
     progress = _progress_for(settings)
     asyncio.run(prepare_database(settings, migrate=settings.migrate_on_start, progress=progress))
