@@ -98,14 +98,16 @@ async def test_sigterm_interrupts_every_stream_and_stores_what_was_sent(tmp_path
     first_token = asyncio.Event()
     accepted = [0]
     try:
-        tasks = [
-            asyncio.create_task(_stream(server.ws_url, s, first_token, accepted)) for s in seen
-        ]
-        await asyncio.wait_for(first_token.wait(), 120)
+        # The SSE reply first: behind 100 WebSocket replies it would stream only once they
+        # had ended, and the signal must find them all streaming.
         sse_events: list[object] = []
         sse_streaming = asyncio.Event()
         sse = asyncio.create_task(_sse(server.base_url, sse_events, sse_streaming))
         await asyncio.wait_for(sse_streaming.wait(), 120)
+        tasks = [
+            asyncio.create_task(_stream(server.ws_url, s, first_token, accepted)) for s in seen
+        ]
+        await asyncio.wait_for(first_token.wait(), 120)
         # Every turn is committed before the signal: the test is about replies, not refusals.
         while accepted[0] < STREAMS:
             done, _ = await asyncio.wait(tasks, timeout=0.05, return_when=asyncio.FIRST_EXCEPTION)
